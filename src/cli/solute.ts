@@ -1,0 +1,86 @@
+// bin/solute: `serve` runs the server in this process; `keys ...` manages API keys in the data dir.
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config.js';
+import { dataPaths, startSolute } from '../main.js';
+import { MetaStore } from '../store/sqlite/meta.store.js';
+import { PROJECT_NAME } from '../auth/api-key.js';
+
+const USAGE = `usage:
+  solute serve [--port N]                 run the server (ingest and processor)
+  solute keys create --project NAME        print a new write key (wk_...)
+  solute keys create --project NAME --secret   print a new secret key (sk_...)
+  solute keys list                         list keys (prefix, project, kind, created, revoked)
+  solute keys revoke PREFIX                revoke the key that PREFIX designates
+
+environment: PORT, SOLUTE_DATA_DIR (default ./data) and the rest in docs/configuration.md`;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`solute: ${message}\n`);
+  process.exit(code);
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { port: { type: 'string' } }, strict: true });
+  const config = loadConfig(process.env, values.port !== undefined ? { port: Number(values.port) } : {});
+  const solute = await startSolute(config);
+  let signalled = false;
+  const stop = (signal: string) => {
+    if (signalled) return;
+    signalled = true;
+    solute.logger.info({ signal }, 'shutting down');
+    solute.close().then(
+      () => process.exit(0),
+      (err) => {
+        solute.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+    setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 5000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function keys(argv: string[]): void {
+  const [sub, ...rest] = argv;
+  const config = loadConfig(process.env);
+  const meta = new MetaStore(dataPaths(config.dataDir).meta);
+  try {
+    if (sub === 'create') {
+      const { values } = parseArgs({ args: rest, options: { project: { type: 'string' }, secret: { type: 'boolean' } }, strict: true });
+      if (!values.project) fail('keys create needs --project NAME');
+      if (!PROJECT_NAME.test(values.project)) fail('project names are 1-64 characters: letters, digits, _ . - (starting with a letter or digit)');
+      process.stdout.write(meta.createKey(values.project, values.secret ? 'secret' : 'write') + '\n');
+    } else if (sub === 'list') {
+      parseArgs({ args: rest, options: {}, strict: true });
+      const rows = meta.listKeys();
+      process.stdout.write('PREFIX\tPROJECT\tKIND\tCREATED\tREVOKED\n');
+      for (const k of rows) process.stdout.write(`${k.prefix}\t${k.project}\t${k.kind}\t${k.createdAt}\t${k.revokedAt ?? '-'}\n`);
+    } else if (sub === 'revoke') {
+      const { positionals } = parseArgs({ args: rest, options: {}, allowPositionals: true, strict: true });
+      if (positionals.length !== 1 || positionals[0].length < 4) fail('keys revoke needs one PREFIX (at least 4 characters, e.g. wk_AbCd1234)');
+      const { matched, revoked } = meta.revokeKey(positionals[0]);
+      if (matched === 0) fail(`no active key starts with ${positionals[0]}`, 1);
+      if (matched > 1) fail(`${matched} active keys start with ${positionals[0]}; give more characters`, 1);
+      process.stdout.write(`revoked ${revoked!.prefix} (${revoked!.kind} key of project ${revoked!.project})\n`);
+    } else {
+      fail(USAGE);
+    }
+  } finally {
+    meta.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  try {
+    if (cmd === 'serve') await serve(rest);
+    else if (cmd === 'keys') keys(rest);
+    else if (cmd === '--help' || cmd === '-h' || cmd === 'help') process.stdout.write(USAGE + '\n');
+    else fail(USAGE);
+  } catch (err) {
+    fail((err as Error).message, 1);
+  }
+}
+
+await main();

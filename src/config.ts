@@ -1,0 +1,91 @@
+// The only module that reads process.env. Every setting, its env var and its default live here;
+// the result is validated once and frozen, then passed down as an argument.
+import { Type, type Static } from '@sinclair/typebox';
+import { Ajv } from 'ajv';
+import path from 'node:path';
+
+const MiB = 1024 * 1024;
+
+export const ConfigSchema = Type.Object(
+  {
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    host: Type.String({ default: '0.0.0.0' }),
+    dataDir: Type.String({ default: './data' }),
+    /** all = ingest + processor in one process; ingest / processor run one side only. */
+    role: Type.Union([Type.Literal('all'), Type.Literal('ingest'), Type.Literal('processor')], { default: 'all' }),
+    logLevel: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info' },
+    ),
+    /** Request body limit in bytes (decoded). */
+    bodyLimitBytes: Type.Integer({ minimum: 1024, default: 1 * MiB }),
+    /** Events per batch on /api/events (the spec's "batches of up to 100"). */
+    maxBatchEvents: Type.Integer({ minimum: 1, default: 100 }),
+    /** Serialized size limit of one event, like Segment's 32 KB. */
+    maxEventBytes: Type.Integer({ minimum: 256, default: 32 * 1024 }),
+    /** Dedupe window in days of receivedAt; a messageId is recognised for at least this long. */
+    dedupeWindowDays: Type.Integer({ minimum: 1, maximum: 3650, default: 7 }),
+    /** Hard cap on keys held by the dedupe index (~30-60 bytes of RAM per key); past it ingest answers 503. */
+    dedupeMaxKeys: Type.Integer({ minimum: 1024, default: 50_000_000 }),
+    /** Accepted-but-not-yet-stored events above which ingest answers 503 with Retry-After. */
+    backlogMaxEvents: Type.Integer({ minimum: 1, default: 2_000_000 }),
+    /** A log segment is closed and handed to the processor past this size ... */
+    segmentMaxBytes: Type.Integer({ minimum: 4096, default: 32 * MiB }),
+    /** ... or this age (ms), whichever comes first; bounds the delay until an event is queryable. */
+    segmentMaxAgeMs: Type.Integer({ minimum: 10, default: 1000 }),
+    /** DuckDB memory_limit (e.g. '512MB'); bounds the store's share of RSS. */
+    storeMemoryLimit: Type.String({ default: '512MB' }),
+    storeThreads: Type.Integer({ minimum: 1, default: 2 }),
+    /** How often key revocations made by the CLI are picked up (ms). */
+    keyRefreshMs: Type.Integer({ minimum: 50, default: 1000 }),
+    /** Hard deadline for graceful shutdown (ms). */
+    shutdownTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+    /** Seconds advertised in Retry-After on 503. */
+    retryAfterSeconds: Type.Integer({ minimum: 1, default: 5 }),
+  },
+  { additionalProperties: false },
+);
+export type Config = Readonly<Static<typeof ConfigSchema>>;
+
+const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
+  port: 'PORT',
+  host: 'SOLUTE_HOST',
+  dataDir: 'SOLUTE_DATA_DIR',
+  role: 'SOLUTE_ROLE',
+  logLevel: 'SOLUTE_LOG_LEVEL',
+  bodyLimitBytes: 'SOLUTE_BODY_LIMIT_BYTES',
+  maxBatchEvents: 'SOLUTE_MAX_BATCH_EVENTS',
+  maxEventBytes: 'SOLUTE_MAX_EVENT_BYTES',
+  dedupeWindowDays: 'SOLUTE_DEDUPE_WINDOW_DAYS',
+  dedupeMaxKeys: 'SOLUTE_DEDUPE_MAX_KEYS',
+  backlogMaxEvents: 'SOLUTE_BACKLOG_MAX_EVENTS',
+  segmentMaxBytes: 'SOLUTE_SEGMENT_MAX_BYTES',
+  segmentMaxAgeMs: 'SOLUTE_SEGMENT_MAX_AGE_MS',
+  storeMemoryLimit: 'SOLUTE_STORE_MEMORY_LIMIT',
+  storeThreads: 'SOLUTE_STORE_THREADS',
+  keyRefreshMs: 'SOLUTE_KEY_REFRESH_MS',
+  shutdownTimeoutMs: 'SOLUTE_SHUTDOWN_TIMEOUT_MS',
+  retryAfterSeconds: 'SOLUTE_RETRY_AFTER_SECONDS',
+};
+export const CONFIG_ENV_VARS: Readonly<Record<string, string>> = ENV;
+
+const validate = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true }).compile(ConfigSchema);
+
+/** Builds the frozen config from the environment plus explicit overrides (CLI flags, tests). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(ENV)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  Object.assign(raw, overrides);
+  if (!validate(raw)) {
+    const msg = (validate.errors ?? [])
+      .map((e) => `${ENV[e.instancePath.slice(1) as keyof typeof ENV] ?? e.instancePath}: ${e.message}`)
+      .join('; ');
+    throw new Error(`invalid configuration: ${msg}`);
+  }
+  const cfg = raw as Static<typeof ConfigSchema>;
+  cfg.dataDir = path.resolve(cfg.dataDir);
+  return Object.freeze(cfg);
+}

@@ -1,0 +1,44 @@
+// The durable log port: what the HTTP edge needs to make accepted events durable before it answers.
+
+/** One request's accepted events, ready to write: `text` is `count` NDJSON lines, each ending in \n. */
+export interface AppendBatch {
+  text: string;
+  count: number;
+  /** 4 uint32 words of dedupe key per line (see dedupe/message-key.ts). */
+  keys: Uint32Array;
+  /** UTC receivedAt day per line. */
+  days: Uint16Array;
+}
+
+/**
+ * A log line is `{"p":project,"s":seq,"t":timestampMs,"e":event}`: `e` is the event as sent plus
+ * receivedAt, originalTimestamp, sentAt and the corrected timestamp (epoch ms in `t`).
+ */
+export interface LogLine {
+  p: string;
+  s: number;
+  t: number;
+  e: Record<string, unknown>;
+}
+
+export interface EventLog {
+  /** Reserves n consecutive sequence numbers; use them in the append made in the same tick. */
+  reserveSeq(n: number): number;
+  /** Resolves once every line is durable; rejects otherwise (nothing of it may be acknowledged). */
+  append(batch: AppendBatch): Promise<void>;
+  /** Increases on every failed write: a reader that saw it change knows an earlier write may be gone. */
+  readonly failures: number;
+  readonly writable: boolean;
+  /** Accepted events not yet handed to the processor. */
+  readonly openCount: number;
+  close(): Promise<void>;
+}
+
+/** A closed, immutable part of the log, waiting to be loaded into the store. */
+export interface ClosedSegment {
+  id: number;
+  file: string;
+  count: number;
+  keys: Uint32Array;
+  days: Uint16Array;
+}

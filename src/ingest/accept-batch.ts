@@ -1,0 +1,127 @@
+// The acknowledgement path: check a batch, drop duplicates, make the rest durable, then answer.
+// Nothing here waits for the store: the processor loads the log after the response.
+import { SoluteError } from '../errors.js';
+import type { EventLog } from '../contracts/event-log.js';
+import type { Dedupe } from '../contracts/dedupe.js';
+import { checkEvent, isIsoDateTime } from './check/check-event.js';
+
+export interface AcceptConfig {
+  maxBatchEvents: number;
+  maxEventBytes: number;
+  backlogMaxEvents: number;
+  retryAfterSeconds: number;
+}
+
+export interface AcceptDeps {
+  log: EventLog;
+  dedupe: Dedupe;
+  /** Accepted events not yet stored. */
+  backlog: () => number;
+  now?: () => number;
+}
+
+export interface EventError {
+  index: number;
+  code: 'SOL_ERR_EVENT_INVALID' | 'SOL_ERR_EVENT_TOO_LARGE';
+  error: string;
+}
+
+/** The body of the answer, the spec's shape plus `duplicates`. */
+export interface AcceptResult {
+  success: boolean;
+  processed: number;
+  failed: number;
+  duplicates: number;
+  errors: EventError[];
+}
+
+const DAY_MS = 86_400_000;
+/** Room for the fields Solute adds to a stored event (receivedAt, originalTimestamp, sentAt, timestamp). */
+const ADDED_BYTES = 256;
+
+export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
+  const now = deps.now ?? Date.now;
+  const eventLimit = config.maxEventBytes + ADDED_BYTES;
+
+  return async function acceptBatch(project: string, body: unknown): Promise<AcceptResult> {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SoluteError('SOL_ERR_BODY_NOT_OBJECT');
+    const { batch, sentAt } = body as { batch?: unknown; sentAt?: unknown };
+    if (!Array.isArray(batch)) throw new SoluteError('SOL_ERR_BATCH_MISSING');
+    if (batch.length === 0) throw new SoluteError('SOL_ERR_BATCH_EMPTY');
+    if (batch.length > config.maxBatchEvents) throw new SoluteError('SOL_ERR_BATCH_TOO_LARGE', [batch.length, config.maxBatchEvents]);
+    if (!isIsoDateTime(sentAt)) throw new SoluteError('SOL_ERR_BATCH_SENT_AT_INVALID');
+    if (deps.backlog() + batch.length > config.backlogMaxEvents) {
+      throw new SoluteError('SOL_ERR_BACKLOG_FULL', [], { retryAfter: config.retryAfterSeconds });
+    }
+
+    const receivedMs = now();
+    const receivedAt = new Date(receivedMs).toISOString();
+    const day = Math.floor(receivedMs / DAY_MS);
+    const skew = receivedMs - Date.parse(sentAt); // Segment: timestamp = receivedAt - (sentAt - originalTimestamp)
+
+    const errors: EventError[] = [];
+    const bodies: string[] = [];
+    const times: number[] = [];
+    const keys = new Uint32Array(batch.length * 4);
+    let duplicates = 0;
+
+    for (let i = 0; i < batch.length; i++) {
+      const event = batch[i] as Record<string, unknown>;
+      const problem = checkEvent(event);
+      if (problem !== null) {
+        errors.push({ index: i, code: 'SOL_ERR_EVENT_INVALID', error: problem });
+        continue;
+      }
+      const original = event.timestamp as string;
+      const t = Date.parse(original) + skew;
+      event.originalTimestamp = original;
+      event.timestamp = new Date(t).toISOString();
+      event.sentAt = sentAt;
+      event.receivedAt = receivedAt;
+      const json = JSON.stringify(event);
+      if (json.length * 3 > eventLimit) {
+        const size = Buffer.byteLength(json);
+        if (size > eventLimit) {
+          errors.push({ index: i, code: 'SOL_ERR_EVENT_TOO_LARGE', error: `event is ${size - ADDED_BYTES} bytes or more; the limit is ${config.maxEventBytes} bytes per event` });
+          continue;
+        }
+      }
+      const n = bodies.length;
+      deps.dedupe.key(project, event.messageId as string, keys, n * 4);
+      const claim = deps.dedupe.claim(keys, n * 4, day);
+      if (claim === 'present') {
+        duplicates++;
+      } else if (claim === 'full') {
+        deps.dedupe.release(keys, n);
+        throw new SoluteError('SOL_ERR_DEDUPE_FULL', [], { retryAfter: config.retryAfterSeconds });
+      } else {
+        bodies.push(json);
+        times.push(t);
+      }
+    }
+
+    const processed = bodies.length + duplicates;
+    if (processed > 0) {
+      // A duplicate's original may still be in flight in another request's write: this append
+      // queues behind it, and a write failure in between (failures changes) means it may be gone.
+      const failuresBefore = deps.log.failures;
+      const count = bodies.length;
+      const first = deps.log.reserveSeq(count);
+      const prefix = '{"p":' + JSON.stringify(project) + ',"s":';
+      let text = '';
+      for (let j = 0; j < count; j++) text += prefix + (first + j) + ',"t":' + times[j] + ',"e":' + bodies[j] + '}\n';
+      try {
+        await deps.log.append({ text, count, keys, days: new Uint16Array(count).fill(day) });
+      } catch (err) {
+        deps.dedupe.release(keys, count);
+        throw new SoluteError('SOL_ERR_LOG_UNAVAILABLE', [], { retryAfter: config.retryAfterSeconds, cause: err });
+      }
+      if (duplicates > 0 && deps.log.failures !== failuresBefore) {
+        throw new SoluteError('SOL_ERR_LOG_UNAVAILABLE', [], { retryAfter: config.retryAfterSeconds });
+      }
+    }
+    return { success: errors.length === 0, processed, failed: errors.length, duplicates, errors };
+  };
+}
+
+export type AcceptBatch = ReturnType<typeof createAcceptBatch>;

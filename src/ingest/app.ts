@@ -1,0 +1,51 @@
+// buildApp: the HTTP edge, without listening (main.ts listens; tests use it in-process or on port 0).
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { KeyResolver } from '../contracts/key-store.js';
+import type { EventStore } from '../contracts/event-store.js';
+import type { Metrics } from '../metrics.js';
+import type { AcceptBatch } from './accept-batch.js';
+import { installErrorHandlers } from './error-handler.js';
+import { eventsRoute } from './routes/events.route.js';
+import { healthRoutes, type Readiness } from './routes/health.route.js';
+import { queryEventsRoute } from '../query/events.route.js';
+
+export interface AppDeps {
+  logger: Logger;
+  keys: KeyResolver;
+  metrics: Metrics;
+  readiness: Readiness;
+  /** Absent in a processor-only process. */
+  acceptBatch?: AcceptBatch;
+  /** Absent in an ingest-only process. */
+  store?: Pick<EventStore, 'queryEvents'>;
+}
+
+const INGEST_ROUTES = new Set(['/api/events']);
+
+export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }), // one line per event of note, not per request
+    bodyLimit: config.bodyLimitBytes,
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false } },
+  });
+  installErrorHandlers(app, config.bodyLimitBytes);
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    deps.metrics.requests.inc({ route, method: req.method, status: reply.statusCode });
+    if (req.method === 'POST' && INGEST_ROUTES.has(route)) {
+      deps.metrics.ackLatency.observe({ route }, reply.elapsedTime / 1000);
+    }
+  });
+
+  healthRoutes(app, deps);
+  if (deps.acceptBatch) eventsRoute(app, { acceptBatch: deps.acceptBatch, keys: deps.keys, metrics: deps.metrics });
+  if (deps.store) queryEventsRoute(app, { store: deps.store, keys: deps.keys });
+  return app;
+}

@@ -1,0 +1,68 @@
+// Checks one event on its own; a failure names the field. Valid events of the same batch are kept.
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
+import { Event, EVENT_TYPES } from './event.schema.js';
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+(addFormats as unknown as (a: Ajv, f: string[]) => void)(ajv, ['date-time']);
+const validateEvent = ajv.compile<Event>(Event);
+
+/** Returns a message naming the first problem, or null when the event is valid. */
+export function checkEvent(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'event must be a JSON object';
+  if (!validateEvent(value)) return describe(validateEvent.errors?.[0]);
+  const e = value as Event;
+  if (e.userId === undefined && e.anonymousId === undefined) return '`userId` or `anonymousId` is required';
+  if (!Number.isFinite(Date.parse(e.timestamp))) return '`timestamp` is not a valid date';
+  switch (e.type) {
+    case 'track':
+      if (e.event === undefined) return '`event` is required for track events';
+      break;
+    case 'group':
+      if (e.groupId === undefined) return '`groupId` is required for group events';
+      break;
+    case 'alias':
+      if (e.previousId === undefined) return '`previousId` is required for alias events';
+      if (e.userId === undefined) return '`userId` is required for alias events';
+      break;
+    default:
+      // identify and page need nothing beyond the common fields (docs/api.md says so).
+      break;
+  }
+  return null;
+}
+
+/** Is `value` an ISO 8601 date-time with a time zone (RFC 3339), parseable as a date? */
+export function isIsoDateTime(value: unknown): value is string {
+  return typeof value === 'string' && isDateTime(value) && Number.isFinite(Date.parse(value));
+}
+
+const isDateTimeValidator = ajv.compile({ type: 'string', format: 'date-time' });
+function isDateTime(v: string): boolean {
+  return isDateTimeValidator(v) as boolean;
+}
+
+function describe(err: ErrorObject | undefined): string {
+  if (!err) return 'event is invalid';
+  const field = err.instancePath ? '`' + err.instancePath.slice(1).replace(/\//g, '.') + '`' : 'event';
+  switch (err.keyword) {
+    case 'required':
+      return `\`${(err.params as { missingProperty: string }).missingProperty}\` is required`;
+    case 'type':
+      return `${field} must be ${article((err.params as { type: string }).type)}`;
+    case 'enum':
+      return `${field} must be one of ${EVENT_TYPES.join(', ')}`;
+    case 'format':
+      return `${field} must be an ISO 8601 date-time with a time zone, e.g. 2025-01-15T10:30:00Z`;
+    case 'minLength':
+      return `${field} must not be empty`;
+    case 'maxLength':
+      return `${field} must be at most ${(err.params as { limit: number }).limit} characters`;
+    default:
+      return `${field} ${err.message ?? 'is invalid'}`;
+  }
+}
+
+function article(type: string): string {
+  return type === 'object' || type === 'array' || type === 'integer' ? `an ${type}` : `a ${type}`;
+}

@@ -1,0 +1,45 @@
+// One place that turns anything thrown into {success:false, code, message} with the right status.
+// 4xx are logged at warn without payloads; 5xx at error, with details kept out of the answer.
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { SoluteError, formatMessage, isSoluteError, type ErrorCode } from '../errors.js';
+
+export function toSoluteError(err: FastifyError | Error, bodyLimit: number): SoluteError {
+  if (isSoluteError(err)) return err;
+  const e = err as FastifyError;
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new SoluteError('SOL_ERR_BODY_TOO_LARGE', [bodyLimit]);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new SoluteError('SOL_ERR_BODY_UNSUPPORTED_MEDIA_TYPE', [JSON.stringify(String(e.message).replace(/^Unsupported Media Type:?\s*/i, ''))]);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new SoluteError('SOL_ERR_BODY_INVALID_JSON', ['the body is empty']);
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new SoluteError('SOL_ERR_BODY_INVALID_JSON', [e.message]);
+    case 'FST_ERR_VALIDATION':
+      return new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [e.message]);
+  }
+  if (err instanceof SyntaxError || (e.statusCode === 400 && /JSON|Unexpected|prototype/i.test(e.message))) {
+    return new SoluteError('SOL_ERR_BODY_INVALID_JSON', [e.message]);
+  }
+  if (e.statusCode === 413) return new SoluteError('SOL_ERR_BODY_TOO_LARGE', [bodyLimit]);
+  if (e.statusCode === 415) return new SoluteError('SOL_ERR_BODY_UNSUPPORTED_MEDIA_TYPE', ['(none)']);
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return new SoluteError('SOL_ERR_BAD_REQUEST', [e.message]);
+  return new SoluteError('SOL_ERR_INTERNAL', [], { cause: err });
+}
+
+export function installErrorHandlers(app: FastifyInstance, bodyLimit: number): void {
+  app.setErrorHandler((err, req, reply) => {
+    const e = toSoluteError(err as FastifyError, bodyLimit);
+    if (e.status >= 500) {
+      req.log.error({ err: e.cause ?? err, code: e.code }, 'request failed');
+    } else {
+      req.log.warn({ code: e.code, status: e.status, route: req.routeOptions.url, msg: e.message }, 'request rejected');
+    }
+    if (e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter));
+    return reply.code(e.status).send({ success: false, code: e.code, message: e.message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const code: ErrorCode = 'SOL_ERR_ROUTE_NOT_FOUND';
+    return reply.code(404).send({ success: false, code, message: formatMessage(code, [`${req.method} ${req.url.split('?')[0]}`]) });
+  });
+}

@@ -1,0 +1,21 @@
+// POST /api/events: the spec's batch endpoint.
+import type { FastifyInstance } from 'fastify';
+import { SoluteError } from '../../errors.js';
+import type { AcceptBatch } from '../accept-batch.js';
+import type { KeyResolver } from '../../contracts/key-store.js';
+import type { Metrics } from '../../metrics.js';
+import { writeKeyHook } from '../hooks/auth.hook.js';
+
+export function eventsRoute(app: FastifyInstance, deps: { acceptBatch: AcceptBatch; keys: KeyResolver; metrics: Metrics }) {
+  app.post('/api/events', { onRequest: writeKeyHook(deps.keys) }, async (req, reply) => {
+    const result = await deps.acceptBatch(req.apiKey!.project, req.body);
+    deps.metrics.accepted.inc(result.processed);
+    deps.metrics.duplicates.inc(result.duplicates);
+    deps.metrics.rejected.inc(result.failed);
+    if (result.processed === 0) {
+      // No event accepted: 400 with the per-event body, plus the stable code every error body has.
+      return reply.code(400).send({ ...result, code: 'SOL_ERR_BATCH_NO_VALID_EVENTS' satisfies SoluteError['code'], message: new SoluteError('SOL_ERR_BATCH_NO_VALID_EVENTS').message });
+    }
+    return reply.code(200).send(result);
+  });
+}

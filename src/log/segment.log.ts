@@ -1,0 +1,341 @@
+// The embedded durable log: where an accepted event becomes durable.
+// Events are NDJSON lines appended to numbered segment files (log/<id>.ndjson). Appends from
+// concurrent requests are group-committed: one write and one fdatasync for everything queued while
+// the previous sync ran, and each append resolves only after the fdatasync that covers it.
+// A segment is closed past a size or an age and handed to the processor, which deletes it once
+// the store has committed it.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { syncDir } from '../lib/durable-fs.js';
+import type { AppendBatch, ClosedSegment, EventLog } from '../contracts/event-log.js';
+
+export class LogWriteError extends Error {
+  constructor(cause: unknown) {
+    super(`log write failed: ${(cause as Error)?.message ?? cause}`, { cause });
+    this.name = 'LogWriteError';
+  }
+}
+
+export interface SegmentLogOptions {
+  segmentMaxBytes: number;
+  segmentMaxAgeMs: number;
+  /** Segment ids at or below this are taken (e.g. already loaded into the store). */
+  minSegmentId: number;
+  /** The next sequence number to hand out. */
+  nextSeq: number;
+  onSegmentClosed: (segment: ClosedSegment) => void;
+}
+
+interface Pending extends AppendBatch {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+class OpenSegment {
+  size = 0;
+  count = 0;
+  keys = new Uint32Array(4096 * 4);
+  days = new Uint16Array(4096);
+  readonly openedAt = Date.now();
+  constructor(
+    readonly id: number,
+    readonly file: string,
+    readonly fh: fs.FileHandle,
+  ) {}
+
+  addKeys(b: AppendBatch): void {
+    const need = this.count + b.count;
+    if (need > this.days.length) {
+      let cap = this.days.length;
+      while (cap < need) cap *= 2;
+      const k = new Uint32Array(cap * 4);
+      k.set(this.keys.subarray(0, this.count * 4));
+      const d = new Uint16Array(cap);
+      d.set(this.days.subarray(0, this.count));
+      this.keys = k;
+      this.days = d;
+    }
+    this.keys.set(b.keys.subarray(0, b.count * 4), this.count * 4);
+    this.days.set(b.days.subarray(0, b.count), this.count);
+    this.count = need;
+  }
+}
+
+export function segmentFile(dir: string, id: number): string {
+  return path.join(dir, `${String(id).padStart(12, '0')}.ndjson`);
+}
+
+/** Segment files present in dir, oldest first. */
+export async function listSegments(dir: string): Promise<Array<{ id: number; file: string }>> {
+  await fs.mkdir(dir, { recursive: true });
+  const out = [];
+  for (const name of await fs.readdir(dir)) {
+    const m = /^(\d{12})\.ndjson$/.exec(name);
+    if (m) out.push({ id: Number(m[1]), file: path.join(dir, name) });
+  }
+  return out.sort((a, b) => a.id - b.id);
+}
+
+/**
+ * Cuts a torn last line (a write that a crash interrupted, never acknowledged) off a segment.
+ * Returns the segment's content, one string per complete line.
+ */
+export async function repairAndReadSegment(file: string): Promise<string[]> {
+  const buf = await fs.readFile(file);
+  const end = buf.lastIndexOf(0x0a) + 1;
+  if (end < buf.length) {
+    await fs.truncate(file, end);
+    const fh = await fs.open(file, 'r+');
+    await fh.datasync();
+    await fh.close();
+  }
+  const text = buf.toString('utf8', 0, end);
+  return text.length === 0 ? [] : text.slice(0, -1).split('\n');
+}
+
+export class SegmentLog implements EventLog {
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | null = null;
+  private current: OpenSegment | null = null;
+  private nextId: number;
+  private seq: number;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  /** False after a failed write until a later write succeeds. */
+  private lastWriteOk = true;
+  failures = 0;
+
+  private constructor(
+    private readonly dir: string,
+    private readonly opts: SegmentLogOptions,
+  ) {
+    this.nextId = opts.minSegmentId + 1;
+    this.seq = opts.nextSeq;
+  }
+
+  static async open(dir: string, opts: SegmentLogOptions): Promise<SegmentLog> {
+    const existing = await listSegments(dir);
+    const log = new SegmentLog(dir, {
+      ...opts,
+      minSegmentId: Math.max(opts.minSegmentId, existing.at(-1)?.id ?? 0),
+    });
+    await log.openNextSegment();
+    log.timer = setInterval(() => log.tick(), Math.max(5, Math.floor(opts.segmentMaxAgeMs / 2)));
+    log.timer.unref();
+    return log;
+  }
+
+  /** Reserves `n` consecutive sequence numbers; call in the same tick as the append that uses them. */
+  reserveSeq(n: number): number {
+    const first = this.seq;
+    this.seq += n;
+    return first;
+  }
+
+  /** Resolves once every line of the batch is on disk (fdatasync'd); rejects with LogWriteError otherwise. */
+  append(batch: AppendBatch): Promise<void> {
+    if (this.closed) return Promise.reject(new LogWriteError('log is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ...batch, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /** Events written to the open segment (not yet handed to the processor). */
+  get openCount(): number {
+    return this.current?.count ?? 0;
+  }
+
+  get writable(): boolean {
+    return !this.closed && this.lastWriteOk && this.current !== null;
+  }
+
+  /** Flushes what is queued, closes the open segment (handing it over) and stops. Idempotent. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+    const seg = this.current;
+    this.current = null;
+    if (seg) await this.finishSegment(seg);
+  }
+
+  private tick(): void {
+    if (!this.lastWriteOk && !this.flushing && !this.closed) {
+      this.flushing = this.probe().finally(() => {
+        this.flushing = null;
+        if (this.queue.length > 0) this.kick();
+      });
+      return;
+    }
+    this.kick();
+  }
+
+  /** After a failed write: checks that the disk takes writes again (e.g. space was freed), without traffic. */
+  private async probe(): Promise<void> {
+    const file = path.join(this.dir, '.probe');
+    try {
+      const fh = await fs.open(file, 'w');
+      try {
+        await fh.write(Buffer.alloc(64 * 1024));
+        await fh.datasync();
+      } finally {
+        await fh.close();
+        await fs.rm(file, { force: true });
+      }
+      if (!this.current) await this.openNextSegment();
+      this.lastWriteOk = true;
+    } catch {
+      // still failing; the next tick probes again
+    }
+  }
+
+  private kick(): void {
+    if (!this.flushing && (this.queue.length > 0 || this.rotationDue())) {
+      this.flushing = this.flushLoop().finally(() => {
+        this.flushing = null;
+        if (this.queue.length > 0) this.kick();
+      });
+    }
+  }
+
+  private rotationDue(): boolean {
+    const seg = this.current;
+    if (!seg || seg.count === 0 || this.closed) return false;
+    return seg.size >= this.opts.segmentMaxBytes || Date.now() - seg.openedAt >= this.opts.segmentMaxAgeMs;
+  }
+
+  private async flushLoop(): Promise<void> {
+    for (;;) {
+      if (this.rotationDue()) {
+        try {
+          await this.rotate();
+        } catch (err) {
+          this.lastWriteOk = false;
+          this.failAll(this.queue.splice(0), err);
+          return;
+        }
+      }
+      if (this.queue.length === 0) return;
+      if (!this.current) {
+        try {
+          await this.openNextSegment();
+        } catch (err) {
+          this.lastWriteOk = false;
+          this.failAll(this.queue.splice(0), err);
+          return;
+        }
+      }
+      const group = this.queue;
+      this.queue = [];
+      await this.writeGroup(group);
+    }
+  }
+
+  private async writeGroup(group: Pending[]): Promise<void> {
+    const seg = this.current;
+    if (!seg) {
+      this.failAll(group, 'no open segment');
+      return;
+    }
+    const buf = Buffer.from(group.length === 1 ? group[0].text : group.map((g) => g.text).join(''), 'utf8');
+    try {
+      let off = 0;
+      while (off < buf.length) {
+        const { bytesWritten } = await seg.fh.write(buf, off, buf.length - off, seg.size + off);
+        off += bytesWritten;
+      }
+      await seg.fh.datasync();
+    } catch (err) {
+      this.lastWriteOk = false;
+      // Whatever part of the group reached the file was never acknowledged: cut it off so that a
+      // retry of the same events does not find a half-written copy. A failed fsync is not success.
+      await seg.fh.truncate(seg.size).catch(() => undefined);
+      this.failAll(group, err);
+      return;
+    }
+    seg.size += buf.length;
+    for (const g of group) seg.addKeys(g);
+    this.lastWriteOk = true;
+    for (const g of group) g.resolve();
+  }
+
+  private failAll(group: Pending[], cause: unknown): void {
+    this.failures++;
+    const err = new LogWriteError(cause);
+    for (const g of group) g.reject(err);
+  }
+
+  private async rotate(): Promise<void> {
+    const old = this.current;
+    this.current = null;
+    if (old) await this.finishSegment(old);
+    await this.openNextSegment();
+  }
+
+  private async openNextSegment(): Promise<void> {
+    const id = this.nextId++;
+    const file = segmentFile(this.dir, id);
+    const fh = await fs.open(file, 'wx');
+    await syncDir(this.dir); // the new file's directory entry must be durable before anything in it is acknowledged
+    this.current = new OpenSegment(id, file, fh);
+  }
+
+  private async finishSegment(seg: OpenSegment): Promise<void> {
+    await seg.fh.close();
+    if (seg.count === 0) {
+      await fs.rm(seg.file, { force: true });
+      return;
+    }
+    this.opts.onSegmentClosed({
+      id: seg.id,
+      file: seg.file,
+      count: seg.count,
+      keys: seg.keys.subarray(0, seg.count * 4),
+      days: seg.days.subarray(0, seg.count),
+    });
+  }
+}
+
+export interface RecoveredLog {
+  /** Segments written but not committed to the store, oldest first, with their dedupe keys. */
+  segments: ClosedSegment[];
+  /** Highest sequence number found in them (0 when none). */
+  maxSeq: number;
+}
+
+/**
+ * At start: deletes segments the store already committed, repairs a torn tail, and reads the rest
+ * back so the processor can load them and the dedupe index can learn their keys.
+ */
+export async function recoverSegments(
+  dir: string,
+  committedUpTo: number,
+  keyOf: (project: string, messageId: string, out: Uint32Array, off: number) => void,
+): Promise<RecoveredLog> {
+  const segments: ClosedSegment[] = [];
+  let maxSeq = 0;
+  for (const { id, file } of await listSegments(dir)) {
+    if (id <= committedUpTo) {
+      await fs.rm(file, { force: true });
+      continue;
+    }
+    const lines = await repairAndReadSegment(file);
+    if (lines.length === 0) {
+      await fs.rm(file, { force: true });
+      continue;
+    }
+    const keys = new Uint32Array(lines.length * 4);
+    const days = new Uint16Array(lines.length);
+    lines.forEach((text, i) => {
+      const line = JSON.parse(text) as { p: string; s: number; e: { messageId: string; receivedAt: string } };
+      keyOf(line.p, line.e.messageId, keys, i * 4);
+      days[i] = Math.floor(Date.parse(line.e.receivedAt) / 86_400_000);
+      if (line.s > maxSeq) maxSeq = line.s;
+    });
+    segments.push({ id, file, count: lines.length, keys, days });
+  }
+  await fs.rm(path.join(dir, '.probe'), { force: true });
+  return { segments, maxSeq };
+}

@@ -1,0 +1,134 @@
+// Composition root: the only module that picks adapters. Starts Solute and shuts it down in order.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { Config } from './config.js';
+import { createMetrics } from './metrics.js';
+import { buildApp } from './ingest/app.js';
+import { createAcceptBatch } from './ingest/accept-batch.js';
+import { DedupeIndex } from './dedupe/dedupe-index.js';
+import { SegmentLog, recoverSegments } from './log/segment.log.js';
+import { Processor } from './process/processor.js';
+import { DuckDbStore } from './store/duckdb/duckdb.store.js';
+import { MetaStore } from './store/sqlite/meta.store.js';
+
+export interface DataPaths {
+  meta: string;
+  store: string;
+  log: string;
+  dedupe: string;
+}
+
+export function dataPaths(dataDir: string): DataPaths {
+  return {
+    meta: path.join(dataDir, 'meta.sqlite'),
+    store: path.join(dataDir, 'store', 'events.duckdb'),
+    log: path.join(dataDir, 'log'),
+    dedupe: path.join(dataDir, 'dedupe'),
+  };
+}
+
+export interface RunningSolute {
+  url: string;
+  logger: Logger;
+  /** Resolves when every event acknowledged so far is stored (tests, benchmarks). */
+  drained(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startSolute(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningSolute> {
+  if (config.role !== 'all') {
+    throw new Error(`SOLUTE_ROLE=${config.role} needs a shared log (SOLUTE_LOG); the embedded default runs ingest and processor together`);
+  }
+  const paths = dataPaths(config.dataDir);
+  await fs.mkdir(config.dataDir, { recursive: true });
+  const metrics = createMetrics();
+
+  // 1. Metadata (keys), store, dedupe index.
+  const meta = new MetaStore(paths.meta);
+  meta.watch(config.keyRefreshMs);
+  const store = await DuckDbStore.open(paths.store, { memoryLimit: config.storeMemoryLimit, threads: config.storeThreads });
+  const dedupe = await DedupeIndex.open(paths.dedupe, { windowDays: config.dedupeWindowDays, maxKeys: config.dedupeMaxKeys });
+
+  // 2. Recover what the log holds beyond the store's last commit; its keys join the dedupe index.
+  const committed = await store.lastSegmentId();
+  const recovered = await recoverSegments(paths.log, committed, dedupe.key.bind(dedupe));
+  for (const seg of recovered.segments) {
+    for (let i = 0; i < seg.count; i++) {
+      if (dedupe.claim(seg.keys, i * 4, seg.days[i]) === 'full') throw new Error('dedupe index full while recovering the log; raise SOLUTE_DEDUPE_MAX_KEYS');
+    }
+  }
+
+  // 3. Processor, then the log that feeds it.
+  const processor = new Processor({
+    store,
+    persistKeys: dedupe.persist.bind(dedupe),
+    logger,
+    onLoaded: (_seg, result, seconds) => {
+      metrics.stored.inc(result.stored);
+      metrics.deadLetters.inc(result.deadLettered);
+      metrics.segmentLoad.observe(seconds);
+    },
+  });
+  const log = await SegmentLog.open(paths.log, {
+    segmentMaxBytes: config.segmentMaxBytes,
+    segmentMaxAgeMs: config.segmentMaxAgeMs,
+    minSegmentId: Math.max(committed, recovered.segments.at(-1)?.id ?? 0),
+    nextSeq: Math.max(await store.maxSeq(), recovered.maxSeq) + 1,
+    onSegmentClosed: (seg) => processor.enqueue(seg),
+  });
+  for (const seg of recovered.segments) processor.enqueue(seg);
+  if (recovered.segments.length > 0) {
+    logger.info({ segments: recovered.segments.length, events: processor.backlog }, 'resuming processing of the log');
+  }
+
+  const expireTimer = setInterval(() => void dedupe.expire().catch((err) => logger.error({ err }, 'dedupe expiry failed')), 3_600_000);
+  expireTimer.unref();
+
+  // 4. HTTP.
+  const backlog = () => processor.backlog + log.openCount;
+  metrics.observe({ backlog, dedupeKeys: () => dedupe.stats().occupied, dedupeBytes: () => dedupe.stats().bytes });
+  let accepting = true;
+  const app = buildApp(config, {
+    logger,
+    keys: meta,
+    metrics,
+    store,
+    acceptBatch: createAcceptBatch(config, { log, dedupe, backlog }),
+    readiness: () => ({
+      accepting,
+      logWritable: log.writable,
+      dedupeLoaded: true,
+      processorRunning: processor.running,
+      backlogBelowLimit: backlog() < config.backlogMaxEvents,
+    }),
+  });
+  const url = await app.listen({ port: config.port, host: config.host });
+  logger.info({ url, dataDir: config.dataDir, dedupeKeys: dedupe.stats().occupied }, 'solute listening');
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      accepting = false;
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      const left = () => Math.max(0, deadline - Date.now());
+      clearInterval(expireTimer);
+      // 1. Stop accepting and finish in-flight requests (each waits for its fsync).
+      await app.close();
+      // 2. Flush the log and hand its open segment to the processor.
+      await log.close();
+      // 3. Store what is pending, within the deadline; the rest resumes at the next start.
+      const finished = await Promise.race([processor.stop().then(() => true), sleep(left()).then(() => false)]);
+      if (!finished) logger.warn({ backlog: processor.backlog }, 'shutdown deadline reached; the rest of the log is stored at next start');
+      // 4. Close the stores.
+      await store.close();
+      meta.close();
+      logger.info('solute stopped');
+    })());
+
+  return { url, logger, drained: () => processor.drained(), close };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

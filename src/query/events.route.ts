@@ -1,0 +1,61 @@
+// GET /api/events: read stored events, newest first, with a secret key.
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { SoluteError } from '../errors.js';
+import type { EventStore } from '../contracts/event-store.js';
+import type { KeyResolver } from '../contracts/key-store.js';
+import { secretKeyHook } from '../ingest/hooks/auth.hook.js';
+import { EVENT_TYPES } from '../ingest/check/event.schema.js';
+
+const NonEmpty = Type.String({ minLength: 1, maxLength: 1024 });
+export const EventsQuery = Type.Object(
+  {
+    type: Type.Optional(Type.Unsafe<string>({ type: 'string', enum: [...EVENT_TYPES] })),
+    event: Type.Optional(NonEmpty),
+    userId: Type.Optional(NonEmpty),
+    anonymousId: Type.Optional(NonEmpty),
+    messageId: Type.Optional(NonEmpty),
+    from: Type.Optional(Type.String({ format: 'date-time' })),
+    to: Type.Optional(Type.String({ format: 'date-time' })),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+type EventsQuery = Static<typeof EventsQuery>;
+
+export function encodeCursor(c: { t: number; s: number }): string {
+  return Buffer.from(JSON.stringify([c.t, c.s])).toString('base64url');
+}
+
+function decodeCursor(s: string): { t: number; s: number } {
+  try {
+    const v = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && v.length === 2 && v.every((n) => Number.isSafeInteger(n))) return { t: v[0], s: v[1] };
+  } catch {
+    // falls through to the error below
+  }
+  throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', ['`cursor` is not a cursor this API returned']);
+}
+
+export function queryEventsRoute(app: FastifyInstance, deps: { store: Pick<EventStore, 'queryEvents'>; keys: KeyResolver }) {
+  app.get<{ Querystring: EventsQuery }>(
+    '/api/events',
+    { onRequest: secretKeyHook(deps.keys), schema: { querystring: EventsQuery } },
+    async (req) => {
+      const q = req.query;
+      const page = await deps.store.queryEvents(req.apiKey!.project, {
+        type: q.type,
+        event: q.event,
+        userId: q.userId,
+        anonymousId: q.anonymousId,
+        messageId: q.messageId,
+        from: q.from === undefined ? undefined : Date.parse(q.from),
+        to: q.to === undefined ? undefined : Date.parse(q.to),
+        limit: q.limit,
+        cursor: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
+      });
+      return { events: page.events, nextCursor: page.next ? encodeCursor(page.next) : null };
+    },
+  );
+}

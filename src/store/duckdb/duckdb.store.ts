@@ -1,0 +1,191 @@
+// The embedded queryable store: DuckDB, a columnar engine that bulk-loads a closed NDJSON log
+// segment in one statement (read_ndjson) and answers analytical queries over millions of rows
+// in milliseconds. One process may write it, so keys and other CLI-written metadata live in SQLite.
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { EventFilter, EventPage, EventStore, LoadResult } from '../../contracts/event-store.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  project VARCHAR NOT NULL,
+  seq BIGINT NOT NULL,
+  ts BIGINT NOT NULL,           -- corrected timestamp, epoch ms
+  type VARCHAR NOT NULL,
+  event VARCHAR,
+  user_id VARCHAR,
+  anonymous_id VARCHAR,
+  message_id VARCHAR NOT NULL,
+  body JSON NOT NULL            -- the event as sent plus receivedAt, originalTimestamp, sentAt, timestamp
+);
+CREATE TABLE IF NOT EXISTS segments (
+  id BIGINT PRIMARY KEY,
+  events BIGINT NOT NULL,
+  dead_letters BIGINT NOT NULL,
+  loaded_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  segment BIGINT NOT NULL,
+  line INTEGER NOT NULL,
+  step VARCHAR NOT NULL,
+  reason VARCHAR NOT NULL,
+  raw VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL
+);`;
+
+// One projection for both load paths, so a line stored in bulk and a line stored alone look the same.
+const PROJECTION = `p, s, t, e->>'$.type', e->>'$.event', e->>'$.userId', e->>'$.anonymousId', e->>'$.messageId', e`;
+
+export interface DuckDbStoreOptions {
+  memoryLimit: string;
+  threads: number;
+}
+
+export class DuckDbStore implements EventStore {
+  private closing: Promise<void> | null = null;
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly writer: DuckDBConnection,
+    private readonly reader: DuckDBConnection,
+  ) {}
+
+  static async open(file: string, opts: DuckDbStoreOptions): Promise<DuckDbStore> {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const instance = await DuckDBInstance.create(file, {
+      memory_limit: opts.memoryLimit,
+      threads: String(opts.threads),
+    });
+    const writer = await instance.connect();
+    await writer.run(SCHEMA);
+    const reader = await instance.connect();
+    return new DuckDbStore(instance, writer, reader);
+  }
+
+  async lastSegmentId(): Promise<number> {
+    return this.scalar('SELECT coalesce(max(id), 0)::DOUBLE FROM segments');
+  }
+
+  async maxSeq(): Promise<number> {
+    return this.scalar('SELECT coalesce(max(seq), 0)::DOUBLE FROM events');
+  }
+
+  async countEvents(): Promise<number> {
+    return this.scalar('SELECT count(*)::DOUBLE FROM events');
+  }
+
+  async loadSegment(segment: { id: number; file: string }): Promise<LoadResult> {
+    const w = this.writer;
+    const done = await w.runAndReadAll('SELECT events::DOUBLE, dead_letters::DOUBLE FROM segments WHERE id = $1', [segment.id]);
+    if (done.currentRowCount > 0) return { stored: 0, deadLettered: 0 }; // committed before a crash
+    await w.run('BEGIN TRANSACTION');
+    try {
+      const result = await this.loadBulk(segment).catch(async () => {
+        // Some line does not load: roll back the bulk attempt and store line by line,
+        // sending each line that fails to the dead-letter table with its reason.
+        await w.run('ROLLBACK');
+        await w.run('BEGIN TRANSACTION');
+        return this.loadLineByLine(segment);
+      });
+      await w.run('INSERT INTO segments VALUES ($1, $2, $3, now())', [segment.id, result.stored, result.deadLettered]);
+      await w.run('COMMIT');
+      return result;
+    } catch (err) {
+      await w.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async loadBulk(segment: { id: number; file: string }): Promise<LoadResult> {
+    const src = `read_ndjson(${sqlString(segment.file)}, columns={p:'VARCHAR', s:'BIGINT', t:'BIGINT', e:'JSON'}, format='newline_delimited')`;
+    const r = await this.writer.run(`INSERT INTO events SELECT ${PROJECTION} FROM ${src}`);
+    return { stored: Number(r.rowsChanged), deadLettered: 0 };
+  }
+
+  private async loadLineByLine(segment: { id: number; file: string }): Promise<LoadResult> {
+    const text = await fs.readFile(segment.file, 'utf8');
+    const lines = text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    const insert = await this.writer.prepare(
+      `INSERT INTO events SELECT ${PROJECTION} FROM (SELECT $1::VARCHAR AS p, $2::BIGINT AS s, $3::BIGINT AS t, $4::JSON AS e)`,
+    );
+    let stored = 0;
+    let dead = 0;
+    for (let i = 0; i < lines.length; i++) {
+      let reason: string;
+      try {
+        const line = JSON.parse(lines[i]) as { p: string; s: number; t: number; e: unknown };
+        insert.bind([line.p, line.s, line.t, JSON.stringify(line.e)]);
+        await insert.run();
+        stored++;
+        continue;
+      } catch (err) {
+        reason = (err as Error).message;
+      }
+      await this.writer.run('INSERT INTO dead_letters VALUES ($1, $2, $3, $4, $5, now())', [segment.id, i, 'store', reason, lines[i]]);
+      dead++;
+    }
+    return { stored, deadLettered: dead };
+  }
+
+  async queryEvents(project: string, f: EventFilter): Promise<EventPage> {
+    const where = ['project = $project'];
+    const params: Record<string, string | number> = { project };
+    const eq = (col: string, key: keyof EventFilter) => {
+      const v = f[key];
+      if (typeof v === 'string') {
+        where.push(`${col} = $${key}`);
+        params[key] = v;
+      }
+    };
+    eq('type', 'type');
+    eq('event', 'event');
+    eq('user_id', 'userId');
+    eq('anonymous_id', 'anonymousId');
+    eq('message_id', 'messageId');
+    if (f.from !== undefined) (where.push('ts >= $from'), (params.from = f.from));
+    if (f.to !== undefined) (where.push('ts < $to'), (params.to = f.to));
+    if (f.cursor) {
+      where.push('(ts < $ct OR (ts = $ct AND seq < $cs))');
+      params.ct = f.cursor.t;
+      params.cs = f.cursor.s;
+    }
+    const sql = `SELECT body::VARCHAR AS body, ts::DOUBLE AS t, seq::DOUBLE AS s FROM events
+      WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ${f.limit + 1}`;
+    const rows = (await this.reader.runAndReadAll(sql, params)).getRowObjectsJS() as Array<{ body: string; t: number; s: number }>;
+    const more = rows.length > f.limit;
+    const page = more ? rows.slice(0, f.limit) : rows;
+    const last = page.at(-1);
+    return {
+      events: page.map((r) => JSON.parse(r.body) as Record<string, unknown>),
+      next: more && last ? { t: last.t, s: last.s } : null,
+    };
+  }
+
+  async deadLetters(limit = 100): Promise<Array<Record<string, unknown>>> {
+    const r = await this.reader.runAndReadAll(
+      `SELECT segment::DOUBLE AS segment, line, step, reason, raw, created_at::VARCHAR AS created_at FROM dead_letters ORDER BY created_at DESC LIMIT ${Math.floor(limit)}`,
+    );
+    return r.getRowObjectsJS() as Array<Record<string, unknown>>;
+  }
+
+  /** Idempotent; a second call waits for the first. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.writer.run('CHECKPOINT').catch(() => undefined);
+      this.reader.closeSync();
+      this.writer.closeSync();
+      this.instance.closeSync();
+    })();
+    return this.closing;
+  }
+
+  private async scalar(sql: string): Promise<number> {
+    const r = await this.reader.runAndReadAll(sql);
+    return Number(r.getRowsJS()[0][0]);
+  }
+}
+
+function sqlString(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}

@@ -1,0 +1,110 @@
+// Keys (and later other metadata) in SQLite: a file that the CLI can write while the server runs,
+// which DuckDB (one writing process only) cannot offer. WAL mode, so readers never block the writer.
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { KeyInfo, KeyKind, KeyResolver, ResolvedKey } from '../../contracts/key-store.js';
+import { DISPLAY_PREFIX_LENGTH, displayPrefix, generateKey, hashKey, sameHash } from '../../auth/api-key.js';
+
+interface KeyRow {
+  hash: Buffer;
+  project: string;
+  kind: KeyKind;
+  prefix: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export class MetaStore implements KeyResolver {
+  private readonly db: Database.Database;
+  private cache = new Map<string, KeyRow>();
+  private dataVersion = -1;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly byHash: Database.Statement<[Buffer], KeyRow>;
+
+  constructor(file: string) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS api_keys (
+      hash BLOB PRIMARY KEY,
+      project TEXT NOT NULL,
+      kind TEXT NOT NULL CHECK (kind IN ('write','secret')),
+      prefix TEXT NOT NULL,
+      created_at TEXT NOT NULL,
+      revoked_at TEXT
+    ) WITHOUT ROWID`);
+    this.byHash = this.db.prepare('SELECT * FROM api_keys WHERE hash = ?');
+  }
+
+  /** Reloads the key cache whenever another process (the CLI) has committed a change. */
+  watch(intervalMs: number): void {
+    this.refresh();
+    this.timer = setInterval(() => this.refresh(), intervalMs);
+    this.timer.unref();
+  }
+
+  refresh(): void {
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    if (version === this.dataVersion) return;
+    this.dataVersion = version;
+    const next = new Map<string, KeyRow>();
+    for (const row of this.db.prepare('SELECT * FROM api_keys WHERE revoked_at IS NULL').all() as KeyRow[]) {
+      next.set(row.hash.toString('hex'), row);
+    }
+    this.cache = next;
+  }
+
+  resolve(key: string): ResolvedKey | null {
+    const hash = hashKey(key);
+    const hex = hash.toString('hex');
+    let row = this.cache.get(hex);
+    if (!row) {
+      // A key created a moment ago by the CLI must work on the very next request.
+      const fresh = this.byHash.get(hash);
+      if (!fresh || fresh.revoked_at !== null) return null;
+      this.cache.set(hex, fresh);
+      row = fresh;
+    }
+    if (!sameHash(row.hash, hash)) return null;
+    return { project: row.project, kind: row.kind, prefix: row.prefix };
+  }
+
+  createKey(project: string, kind: KeyKind): string {
+    const key = generateKey(kind);
+    this.db
+      .prepare('INSERT INTO api_keys (hash, project, kind, prefix, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(hashKey(key), project, kind, displayPrefix(key), new Date().toISOString());
+    return key;
+  }
+
+  listKeys(): KeyInfo[] {
+    const rows = this.db.prepare('SELECT * FROM api_keys ORDER BY created_at').all() as KeyRow[];
+    return rows.map((r) => ({ project: r.project, kind: r.kind, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at }));
+  }
+
+  /**
+   * Revokes the one active key that `prefix` designates: a displayed prefix (or a leading part of
+   * one) or the whole key. Nothing is revoked when it matches none or several.
+   */
+  revokeKey(prefix: string): { matched: number; revoked: KeyInfo | null } {
+    const active = this.db.prepare('SELECT * FROM api_keys WHERE revoked_at IS NULL').all() as KeyRow[];
+    const matches =
+      prefix.length > DISPLAY_PREFIX_LENGTH
+        ? active.filter((r) => sameHash(r.hash, hashKey(prefix)))
+        : active.filter((r) => r.prefix.startsWith(prefix));
+    if (matches.length !== 1) return { matched: matches.length, revoked: null };
+    const r = matches[0];
+    const at = new Date().toISOString();
+    this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE hash = ?').run(at, r.hash);
+    return { matched: 1, revoked: { project: r.project, kind: r.kind, prefix: r.prefix, createdAt: r.created_at, revokedAt: at } };
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.db.open) this.db.close();
+  }
+}
