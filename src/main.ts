@@ -115,11 +115,14 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
       clearInterval(expireTimer);
       // 1. Stop accepting and finish in-flight requests (each waits for its fsync).
       await app.close();
+      logger.debug('shutdown: http closed');
       // 2. Flush the log and hand its open segment to the processor.
       await log.close();
+      logger.debug('shutdown: log closed');
       // 3. Store what is pending, within the deadline; the rest resumes at the next start.
       const finished = await Promise.race([processor.stop().then(() => true), sleep(left()).then(() => false)]);
       if (!finished) logger.warn({ backlog: processor.backlog }, 'shutdown deadline reached; the rest of the log is stored at next start');
+      logger.debug('shutdown: processor stopped');
       // 4. Close the stores.
       await store.close();
       meta.close();

@@ -7,6 +7,7 @@ import type { EventStore } from '../contracts/event-store.js';
 import type { Metrics } from '../metrics.js';
 import type { AcceptBatch } from './accept-batch.js';
 import { installErrorHandlers } from './error-handler.js';
+import { SoluteError } from '../errors.js';
 import { eventsRoute } from './routes/events.route.js';
 import { healthRoutes, type Readiness } from './routes/health.route.js';
 import { queryEventsRoute } from '../query/events.route.js';
@@ -30,7 +31,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }), // one line per event of note, not per request
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: false,
-    return503OnClosing: true,
+    return503OnClosing: false, // answered below, in our error format with Retry-After
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false } },
   });
@@ -42,6 +43,22 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     if (req.method === 'POST' && INGEST_ROUTES.has(route)) {
       deps.metrics.ackLatency.observe({ route }, reply.elapsedTime / 1000);
     }
+  });
+
+  // During shutdown, answers close their connection: a keep-alive socket whose request was in flight
+  // when close() began would otherwise hold the server open until its keep-alive timeout.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    sweep.unref();
+    app.server.once('close', () => clearInterval(sweep));
+  });
+  app.addHook('onRequest', async () => {
+    if (closing) throw new SoluteError('SOL_ERR_NOT_READY', [], { retryAfter: config.retryAfterSeconds });
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) reply.header('connection', 'close');
   });
 
   healthRoutes(app, deps);
