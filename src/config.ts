@@ -73,6 +73,10 @@ const validate = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true
 
 /** Builds the frozen config from the environment plus explicit overrides (CLI flags, tests). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  for (const name of ['SOLUTE_LOG', 'SOLUTE_STORE']) {
+    // Reserved for the NATS JetStream log and the PostgreSQL store; refusing beats silently running embedded.
+    if (env[name]) throw new Error(`invalid configuration: ${name} is set, but this version has only the embedded backends; unset it`);
+  }
   const raw: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(ENV)) {
     const v = env[name];
