@@ -38,7 +38,9 @@ export interface EventLog {
 export interface ClosedSegment {
   id: number;
   file: string;
+  /** Lines (events) in the segment. */
   count: number;
+  /** Dedupe keys (4 words each) and their days, one per line whose key is known (days.length of them). */
   keys: Uint32Array;
   days: Uint16Array;
 }

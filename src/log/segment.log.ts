@@ -328,14 +328,29 @@ export async function recoverSegments(
     }
     const keys = new Uint32Array(lines.length * 4);
     const days = new Uint16Array(lines.length);
-    lines.forEach((text, i) => {
-      const line = JSON.parse(text) as { p: string; s: number; e: { messageId: string; receivedAt: string } };
-      keyOf(line.p, line.e.messageId, keys, i * 4);
-      days[i] = Math.floor(Date.parse(line.e.receivedAt) / 86_400_000);
+    let n = 0;
+    for (const text of lines) {
+      // A line that does not parse (a damaged file) has no key to learn; the processor sends it
+      // to the dead-letter table with its reason.
+      const line = parseLine(text);
+      if (!line) continue;
+      keyOf(line.p, line.e.messageId, keys, n * 4);
+      days[n++] = Math.floor(Date.parse(line.e.receivedAt) / 86_400_000);
       if (line.s > maxSeq) maxSeq = line.s;
-    });
-    segments.push({ id, file, count: lines.length, keys, days });
+    }
+    segments.push({ id, file, count: lines.length, keys: keys.subarray(0, n * 4), days: days.subarray(0, n) });
   }
   await fs.rm(path.join(dir, '.probe'), { force: true });
   return { segments, maxSeq };
+}
+
+function parseLine(text: string): { p: string; s: number; e: { messageId: string; receivedAt: string } } | null {
+  try {
+    const line = JSON.parse(text) as { p?: unknown; s?: unknown; e?: { messageId?: unknown; receivedAt?: unknown } };
+    if (typeof line.p !== 'string' || typeof line.s !== 'number' || typeof line.e?.messageId !== 'string') return null;
+    if (typeof line.e.receivedAt !== 'string' || !Number.isFinite(Date.parse(line.e.receivedAt))) return null;
+    return line as { p: string; s: number; e: { messageId: string; receivedAt: string } };
+  } catch {
+    return null;
+  }
 }

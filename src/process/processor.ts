@@ -68,7 +68,7 @@ export class Processor {
       const segment = this.queue[0];
       const started = process.hrtime.bigint();
       try {
-        await this.deps.persistKeys(segment.keys, segment.days, segment.count);
+        await this.deps.persistKeys(segment.keys, segment.days, segment.days.length);
         const result = await this.deps.store.loadSegment(segment);
         await fs.rm(segment.file, { force: true });
         this.queue.shift();

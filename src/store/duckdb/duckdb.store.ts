@@ -106,24 +106,29 @@ export class DuckDbStore implements EventStore {
     const text = await fs.readFile(segment.file, 'utf8');
     const lines = text.split('\n');
     if (lines.at(-1) === '') lines.pop();
-    const insert = await this.writer.prepare(
-      `INSERT INTO events SELECT ${PROJECTION} FROM (SELECT $1::VARCHAR AS p, $2::BIGINT AS s, $3::BIGINT AS t, $4::JSON AS e)`,
-    );
+    const row = `SELECT ${PROJECTION} FROM (SELECT $1::VARCHAR AS p, $2::BIGINT AS s, $3::BIGINT AS t, $4::JSON AS e)`;
+    const insert = await this.writer.prepare(`INSERT INTO events ${row}`);
+    const probe = await this.reader.prepare(row);
     let stored = 0;
     let dead = 0;
     for (let i = 0; i < lines.length; i++) {
-      let reason: string;
+      let values: [string, number, number, string];
       try {
         const line = JSON.parse(lines[i]) as { p: string; s: number; t: number; e: unknown };
-        insert.bind([line.p, line.s, line.t, JSON.stringify(line.e)]);
-        await insert.run();
-        stored++;
-        continue;
+        // DuckDB refuses lone UTF-16 surrogates (e.g. an emoji cut in half by a client), which JSON
+        // and JavaScript allow: such strings are stored with U+FFFD in their place, not dropped.
+        values = [line.p, line.s, line.t, JSON.stringify(wellFormed(line.e))];
+        // A failed statement aborts DuckDB's transaction, so each line is tried first outside it.
+        probe.bind(values);
+        await probe.run();
       } catch (err) {
-        reason = (err as Error).message;
+        await this.writer.run('INSERT INTO dead_letters VALUES ($1, $2, $3, $4, $5, now())', [segment.id, i, 'store', (err as Error).message, lines[i]]);
+        dead++;
+        continue;
       }
-      await this.writer.run('INSERT INTO dead_letters VALUES ($1, $2, $3, $4, $5, now())', [segment.id, i, 'store', reason, lines[i]]);
-      dead++;
+      insert.bind(values);
+      await insert.run();
+      stored++;
     }
     return { stored, deadLettered: dead };
   }
@@ -184,6 +189,18 @@ export class DuckDbStore implements EventStore {
     const r = await this.reader.runAndReadAll(sql);
     return Number(r.getRowsJS()[0][0]);
   }
+}
+
+/** A deep copy with every string (keys included) made well-formed UTF-16. */
+function wellFormed(v: unknown): unknown {
+  if (typeof v === 'string') return v.toWellFormed();
+  if (Array.isArray(v)) return v.map(wellFormed);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k.toWellFormed()] = wellFormed(x);
+    return out;
+  }
+  return v;
 }
 
 function sqlString(s: string): string {
