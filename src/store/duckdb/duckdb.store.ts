@@ -4,6 +4,7 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { wellFormed } from '../../lib/well-formed.js';
 import type { EventFilter, EventPage, EventStore, LoadResult } from '../../contracts/event-store.js';
 
 const SCHEMA = `
@@ -189,18 +190,6 @@ export class DuckDbStore implements EventStore {
     const r = await this.reader.runAndReadAll(sql);
     return Number(r.getRowsJS()[0][0]);
   }
-}
-
-/** A deep copy with every string (keys included) made well-formed UTF-16. */
-function wellFormed(v: unknown): unknown {
-  if (typeof v === 'string') return v.toWellFormed();
-  if (Array.isArray(v)) return v.map(wellFormed);
-  if (v !== null && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k.toWellFormed()] = wellFormed(x);
-    return out;
-  }
-  return v;
 }
 
 function sqlString(s: string): string {
