@@ -41,7 +41,10 @@ export class KeyTable {
 
   /** Inserts unless a live key (day >= minDay) is there already. */
   insert(key: Uint32Array, off: number, day: number, minDay: number): InsertResult {
-    if (this.used + 1 > this.cap * MAX_LOAD && !this.makeRoom(minDay)) return 'full';
+    if (this.used + 1 > this.cap * MAX_LOAD || this.used + 1 > this.maxKeys) {
+      if (this.find(key, off, minDay) >= 0) return 'present'; // a retry is a duplicate even when full
+      if (!this.makeRoom(minDay)) return 'full';
+    }
     const mask = this.cap - 1;
     const k0 = key[off], k1 = key[off + 1], k2 = key[off + 2], k3 = key[off + 3];
     const w = this.words, d = this.days;
@@ -71,7 +74,10 @@ export class KeyTable {
   /** Removes a live key (used when the write that carried it failed). */
   remove(key: Uint32Array, off: number, minDay: number): void {
     const i = this.find(key, off, minDay);
-    if (i >= 0) this.days[i] = TOMBSTONE;
+    if (i >= 0) {
+      this.days[i] = TOMBSTONE;
+      this.fullAtMinDay = -1;
+    }
   }
 
   /** Live keys, counted by a scan (for metrics and tests, not the hot path). */
@@ -94,19 +100,21 @@ export class KeyTable {
   }
 
   /**
-   * Grows, or rehashes in place dropping expired keys and tombstones; false when that cannot make room.
-   * At the size cap, a rehash that would free less than 5% of the slots counts as full until the
-   * window moves on (minDay changes), so a nearly full table does not rescan itself on every insert.
+   * Rehashes, dropping expired keys and tombstones, into a table grown to at most 50% load but never
+   * past the size that holds maxKeys at 75%; false when the live keys already reach maxKeys. That
+   * verdict is kept until the window moves on (minDay changes) or a key is removed, so a full table
+   * does not rescan itself on every insert.
    */
   private makeRoom(minDay: number): boolean {
     if (this.fullAtMinDay === minDay) return false;
     const live = this.countLive(minDay);
-    let next = this.cap;
-    while (live + 1 > next * MAX_LOAD * 0.5 && next * MAX_LOAD < this.maxKeys) next *= 2;
-    if (live + 1 > this.maxKeys || live + 1 + this.cap * 0.05 > next * MAX_LOAD) {
+    if (live + 1 > this.maxKeys) {
       this.fullAtMinDay = minDay;
       return false;
     }
+    const maxCap = pow2AtLeast(Math.ceil((this.maxKeys + 1) / MAX_LOAD));
+    let next = this.cap;
+    while (live + 1 > next * MAX_LOAD * 0.5 && next < maxCap) next *= 2;
     this.rehash(next, minDay);
     return true;
   }

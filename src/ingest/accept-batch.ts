@@ -1,9 +1,10 @@
 // The acknowledgement path: check a batch, drop duplicates, make the rest durable, then answer.
 // Nothing here waits for the store: the processor loads the log after the response.
-import { SoluteError } from '../errors.js';
+import { SoluteError, formatMessage } from '../errors.js';
 import type { EventLog } from '../contracts/event-log.js';
 import type { Dedupe } from '../contracts/dedupe.js';
 import { checkEvent, isIsoDateTime } from './check/check-event.js';
+import { mayHoldLoneSurrogate, wellFormed } from '../lib/well-formed.js';
 
 export interface AcceptConfig {
   maxBatchEvents: number;
@@ -36,12 +37,19 @@ export interface AcceptResult {
 }
 
 const DAY_MS = 86_400_000;
-/** Room for the fields Solute adds to a stored event (receivedAt, originalTimestamp, sentAt, timestamp). */
-const ADDED_BYTES = 256;
+/** The fields Solute sets on a stored event; a client that sends them has them replaced. */
+const ADDED_FIELDS = ['originalTimestamp', 'sentAt', 'receivedAt'] as const;
+/** `,"originalTimestamp":` plus the two quotes of the corrected timestamp's value. */
+const ORIGINAL_TIMESTAMP_KEY_BYTES = ',"originalTimestamp":'.length + 2;
 
 export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
   const now = deps.now ?? Date.now;
-  const eventLimit = config.maxEventBytes + ADDED_BYTES;
+  const maxEventBytes = config.maxEventBytes;
+  /**
+   * Events of requests between the backlog check and the end of their write. deps.backlog() counts
+   * an event only once it is written, so without these, concurrent requests would all pass the check.
+   */
+  let inFlight = 0;
 
   return async function acceptBatch(project: string, body: unknown): Promise<AcceptResult> {
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SoluteError('SOL_ERR_BODY_NOT_OBJECT');
@@ -50,7 +58,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
     if (batch.length === 0) throw new SoluteError('SOL_ERR_BATCH_EMPTY');
     if (batch.length > config.maxBatchEvents) throw new SoluteError('SOL_ERR_BATCH_TOO_LARGE', [batch.length, config.maxBatchEvents]);
     if (!isIsoDateTime(sentAt)) throw new SoluteError('SOL_ERR_BATCH_SENT_AT_INVALID');
-    if (deps.backlog() + batch.length > config.backlogMaxEvents) {
+    if (deps.backlog() + inFlight + batch.length > config.backlogMaxEvents) {
       throw new SoluteError('SOL_ERR_BACKLOG_FULL', [], { retryAfter: config.retryAfterSeconds });
     }
 
@@ -58,6 +66,12 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
     const receivedAt = new Date(receivedMs).toISOString();
     const day = Math.floor(receivedMs / DAY_MS);
     const skew = receivedMs - Date.parse(sentAt); // Segment: timestamp = receivedAt - (sentAt - originalTimestamp)
+    // The size limit applies to the event as sent. It is measured on the stored JSON (one stringify
+    // per event) minus exactly what Solute adds: sentAt and receivedAt (the same for every event),
+    // originalTimestamp, and the corrected timestamp in place of the original one.
+    const batchAdded = ',"sentAt":' + JSON.stringify(sentAt) + ',"receivedAt":' + JSON.stringify(receivedAt);
+    const batchAddedChars = batchAdded.length;
+    const batchAddedBytes = Buffer.byteLength(batchAdded);
 
     const errors: EventError[] = [];
     const bodies: string[] = [];
@@ -72,20 +86,30 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
         errors.push({ index: i, code: 'SOL_ERR_EVENT_INVALID', error: problem });
         continue;
       }
+      // Rare: the client sent fields Solute sets itself; measure the event as sent before replacing them.
+      const sentJson = ADDED_FIELDS.some((f) => Object.hasOwn(event, f)) ? JSON.stringify(event) : null;
       const original = event.timestamp as string;
       const t = Date.parse(original) + skew;
+      const corrected = new Date(t).toISOString(); // ASCII: its length is its size in bytes
       event.originalTimestamp = original;
-      event.timestamp = new Date(t).toISOString();
+      event.timestamp = corrected;
       event.sentAt = sentAt;
       event.receivedAt = receivedAt;
-      const json = JSON.stringify(event);
-      if (json.length * 3 > eventLimit) {
-        const size = Buffer.byteLength(json);
-        if (size > eventLimit) {
-          errors.push({ index: i, code: 'SOL_ERR_EVENT_TOO_LARGE', error: `event is ${size - ADDED_BYTES} bytes or more; the limit is ${config.maxEventBytes} bytes per event` });
+      let json = JSON.stringify(event);
+      const addedChars = batchAddedChars + ORIGINAL_TIMESTAMP_KEY_BYTES + corrected.length;
+      const addedBytes = batchAddedBytes + ORIGINAL_TIMESTAMP_KEY_BYTES + corrected.length;
+      // A UTF-16 code unit is at most 3 bytes of UTF-8: only events that may be near the limit are measured.
+      const sentBound = sentJson !== null ? sentJson.length * 3 : (json.length - addedChars) * 3;
+      if (sentBound > maxEventBytes) {
+        const size = sentJson !== null ? Buffer.byteLength(sentJson) : Buffer.byteLength(json) - addedBytes;
+        if (size > maxEventBytes) {
+          errors.push({ index: i, code: 'SOL_ERR_EVENT_TOO_LARGE', error: formatMessage('SOL_ERR_EVENT_TOO_LARGE', [size, maxEventBytes]) });
           continue;
         }
       }
+      // Lone surrogates are kept as U+FFFD: harmless data, and the store can take them. (After the
+      // size check, which measures the event as sent.)
+      if (mayHoldLoneSurrogate(json)) json = JSON.stringify(wellFormed(event));
       const n = bodies.length;
       deps.dedupe.key(project, event.messageId as string, keys, n * 4);
       const claim = deps.dedupe.claim(keys, n * 4, day);
@@ -110,11 +134,14 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       const prefix = '{"p":' + JSON.stringify(project) + ',"s":';
       let text = '';
       for (let j = 0; j < count; j++) text += prefix + (first + j) + ',"t":' + times[j] + ',"e":' + bodies[j] + '}\n';
+      inFlight += count; // synchronously after the check above: no other request ran in between
       try {
         await deps.log.append({ text, count, keys, days: new Uint16Array(count).fill(day) });
       } catch (err) {
         deps.dedupe.release(keys, count);
         throw new SoluteError('SOL_ERR_LOG_UNAVAILABLE', [], { retryAfter: config.retryAfterSeconds, cause: err });
+      } finally {
+        inFlight -= count;
       }
       if (duplicates > 0 && deps.log.failures !== failuresBefore) {
         throw new SoluteError('SOL_ERR_LOG_UNAVAILABLE', [], { retryAfter: config.retryAfterSeconds });

@@ -36,6 +36,9 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false } },
   });
   installErrorHandlers(app, config.bodyLimitBytes);
+  // The API takes application/json only: without this, Fastify's built-in text/plain parser hands
+  // the route a string, answered as a misleading 400 "body must be a JSON object" instead of 415.
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';

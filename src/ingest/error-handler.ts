@@ -3,20 +3,21 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { SoluteError, formatMessage, isSoluteError, type ErrorCode } from '../errors.js';
 
-export function toSoluteError(err: FastifyError | Error, bodyLimit: number): SoluteError {
+export function toSoluteError(err: FastifyError | Error, bodyLimit: number, contentType?: string): SoluteError {
   if (isSoluteError(err)) return err;
   const e = err as FastifyError;
   switch (e.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new SoluteError('SOL_ERR_BODY_TOO_LARGE', [bodyLimit]);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new SoluteError('SOL_ERR_BODY_UNSUPPORTED_MEDIA_TYPE', [JSON.stringify(String(e.message).replace(/^Unsupported Media Type:?\s*/i, ''))]);
+      // Fastify's message does not carry the type; name the one the client sent.
+      return new SoluteError('SOL_ERR_BODY_UNSUPPORTED_MEDIA_TYPE', [contentType ? JSON.stringify(clip(contentType)) : '(none)']);
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new SoluteError('SOL_ERR_BODY_INVALID_JSON', ['the body is empty']);
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new SoluteError('SOL_ERR_BODY_INVALID_JSON', [e.message]);
     case 'FST_ERR_VALIDATION':
-      return new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [e.message]);
+      return new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [describeValidation(e)]);
   }
   if (err instanceof SyntaxError || (e.statusCode === 400 && /JSON|Unexpected|prototype/i.test(e.message))) {
     return new SoluteError('SOL_ERR_BODY_INVALID_JSON', [e.message]);
@@ -27,9 +28,25 @@ export function toSoluteError(err: FastifyError | Error, bodyLimit: number): Sol
   return new SoluteError('SOL_ERR_INTERNAL', [], { cause: err });
 }
 
+type ValidationIssue = { keyword: string; instancePath: string; params: Record<string, unknown>; message?: string };
+
+/** A query-string schema failure as a message naming the parameter (Fastify's own does not, for unknown ones). */
+function describeValidation(e: FastifyError): string {
+  const v = (e as FastifyError & { validation?: ValidationIssue[] }).validation?.[0];
+  if (!v) return e.message;
+  if (v.keyword === 'additionalProperties') return `unknown query parameter \`${clip(String(v.params.additionalProperty))}\``;
+  const name = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  return name ? `\`${name}\` ${v.message ?? 'is invalid'}` : e.message;
+}
+
+/** Client-supplied text echoed in a message is cut short. */
+function clip(text: string, max = 100): string {
+  return text.length > max ? `${text.slice(0, max)}...` : text;
+}
+
 export function installErrorHandlers(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err, req, reply) => {
-    const e = toSoluteError(err as FastifyError, bodyLimit);
+    const e = toSoluteError(err as FastifyError, bodyLimit, req.headers['content-type']);
     if (e.status >= 500) {
       req.log.error({ err: e.cause ?? err, code: e.code }, 'request failed');
     } else {

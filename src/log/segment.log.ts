@@ -282,20 +282,24 @@ export class SegmentLog implements EventLog {
     this.current = new OpenSegment(id, file, fh);
   }
 
+  /**
+   * Hands a segment to the processor before its file handle closes, in the same tick as it left
+   * `current`: the backlog never loses sight of its events. Its content is complete and synced.
+   */
   private async finishSegment(seg: OpenSegment): Promise<void> {
-    await seg.fh.close();
-    if (seg.count === 0) {
-      await fs.rm(seg.file, { force: true });
-      return;
+    if (seg.count > 0) {
+      this.opts.onSegmentClosed({
+        id: seg.id,
+        file: seg.file,
+        count: seg.count,
+        keys: seg.keys.subarray(0, seg.count * 4),
+        days: seg.days.subarray(0, seg.count),
+      });
     }
-    this.opts.onSegmentClosed({
-      id: seg.id,
-      file: seg.file,
-      count: seg.count,
-      keys: seg.keys.subarray(0, seg.count * 4),
-      days: seg.days.subarray(0, seg.count),
-    });
+    await seg.fh.close();
+    if (seg.count === 0) await fs.rm(seg.file, { force: true });
   }
+
 }
 
 export interface RecoveredLog {

@@ -38,6 +38,13 @@ function decodeCursor(s: string): { t: number; s: number } {
   throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', ['`cursor` is not a cursor this API returned']);
 }
 
+/** Epoch ms of a from/to bound. The schema checks the format; a leap second (23:59:60) passes it but no Date holds it. */
+function parseBound(name: 'from' | 'to', value: string): number {
+  const ms = Date.parse(value);
+  if (!Number.isFinite(ms)) throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [`\`${name}\` is not a date-time this server can represent`]);
+  return ms;
+}
+
 export function queryEventsRoute(app: FastifyInstance, deps: { store: Pick<EventStore, 'queryEvents'>; keys: KeyResolver }) {
   app.get<{ Querystring: EventsQuery }>(
     '/api/events',
@@ -50,8 +57,8 @@ export function queryEventsRoute(app: FastifyInstance, deps: { store: Pick<Event
         userId: q.userId,
         anonymousId: q.anonymousId,
         messageId: q.messageId,
-        from: q.from === undefined ? undefined : Date.parse(q.from),
-        to: q.to === undefined ? undefined : Date.parse(q.to),
+        from: q.from === undefined ? undefined : parseBound('from', q.from),
+        to: q.to === undefined ? undefined : parseBound('to', q.to),
         limit: q.limit,
         cursor: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
       });

@@ -128,7 +128,7 @@ export async function postEvents(url: string, key: string | undefined, body: unk
 
 /** GETs /api/events with a secret key; query as an object. */
 export async function getEvents(url: string, secretKey: string, query: Record<string, string | number> = {}): Promise<Answer> {
-  const qs = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)])).toString();
+  const qs = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)])).toString();
   const r = await fetch(`${url}/api/events${qs ? `?${qs}` : ''}`, { headers: { authorization: `Bearer ${secretKey}` } });
   return { status: r.status, headers: r.headers, body: await r.json() };
 }
@@ -148,14 +148,21 @@ export async function readAllEvents(url: string, secretKey: string): Promise<Arr
   return out;
 }
 
-/** Waits until the server's backlog gauge reads 0. */
+/**
+ * Waits until the server's backlog gauge reads 0 and every event written since it started is stored
+ * (stored + dead-lettered >= accepted - duplicates). The gauge alone can read 0 for a moment while a
+ * closed segment is being handed from the log to the processor.
+ */
 export async function waitForDrain(url: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   for (;;) {
     const text = await (await fetch(`${url}/metrics`)).text();
     const m = /^solute_processing_backlog_events (\d+)/m.exec(text);
-    if (m && m[1] === '0') return;
-    if (Date.now() > deadline) throw new Error(`backlog did not drain: ${m?.[1]}`);
+    const written = metric(text, 'solute_events_accepted_total') - metric(text, 'solute_events_duplicate_total');
+    const done = metric(text, 'solute_events_stored_total') + metric(text, 'solute_dead_letters_total');
+    if (m && m[1] === '0' && done >= written) return;
+    if (Date.now() > deadline) throw new Error(`backlog did not drain: ${m?.[1]} (stored ${done} of ${written})`);
     await sleep(50);
   }
 }

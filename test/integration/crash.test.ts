@@ -103,7 +103,8 @@ describe('crash safety', () => {
     servers.push(first);
     const bodies = Array.from({ length: 20 }, () => ({ batch: Array.from({ length: 50 }, () => makeEvent()), sentAt: new Date().toISOString() }));
     const inflight = bodies.map((b) => postEvents(first.url, writeKey, b).catch(() => null));
-    await sleep(5);
+    // SIGTERM as soon as the first answer is back: the others are in flight or about to be sent.
+    await Promise.race(inflight);
     first.proc.kill('SIGTERM');
     const answers = await Promise.all(inflight);
     expect(await first.exited).toBe(0);

@@ -7,27 +7,52 @@ const ajv = new Ajv({ allErrors: false, strict: false });
 (addFormats as unknown as (a: Ajv, f: string[]) => void)(ajv, ['date-time']);
 const validateEvent = ajv.compile<Event>(Event);
 
+/**
+ * Most levels of objects and arrays in one event, the event itself being level 1. Deeper nesting
+ * would overflow the stack of the recursive JSON.stringify on the ack path (a 20 KB event of
+ * nested arrays did: a 500 that lost the whole batch).
+ */
+export const MAX_EVENT_DEPTH = 64;
+
 /** Returns a message naming the first problem, or null when the event is valid. */
 export function checkEvent(value: unknown): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'event must be a JSON object';
   if (!validateEvent(value)) return describe(validateEvent.errors?.[0]);
   const e = value as Event;
-  if (e.userId === undefined && e.anonymousId === undefined) return '`userId` or `anonymousId` is required';
+  if (e.userId == null && e.anonymousId == null) return '`userId` or `anonymousId` is required';
   if (!Number.isFinite(Date.parse(e.timestamp))) return '`timestamp` is not a valid date';
   switch (e.type) {
     case 'track':
-      if (e.event === undefined) return '`event` is required for track events';
+      if (e.event == null) return '`event` is required for track events';
       break;
     case 'group':
-      if (e.groupId === undefined) return '`groupId` is required for group events';
+      if (e.groupId == null) return '`groupId` is required for group events';
       break;
     case 'alias':
-      if (e.previousId === undefined) return '`previousId` is required for alias events';
-      if (e.userId === undefined) return '`userId` is required for alias events';
+      if (e.previousId == null) return '`previousId` is required for alias events';
+      if (e.userId == null) return '`userId` is required for alias events';
       break;
     default:
       // identify and page need nothing beyond the common fields (docs/api.md says so).
       break;
+  }
+  const deep = tooDeep(e as Record<string, unknown>);
+  if (deep !== null) return `\`${deep}\` nests deeper than ${MAX_EVENT_DEPTH} levels of objects and arrays`;
+  return null;
+}
+
+/** The top-level field under which the event nests deeper than MAX_EVENT_DEPTH, or null. Iterative: no recursion. */
+function tooDeep(event: Record<string, unknown>): string | null {
+  const stack: Array<[object, number, string]> = [];
+  for (const key in event) {
+    const v = event[key];
+    if (typeof v === 'object' && v !== null) stack.push([v, 2, key]);
+  }
+  while (stack.length > 0) {
+    const [node, depth, field] = stack.pop()!;
+    if (depth > MAX_EVENT_DEPTH) return field;
+    const children = Array.isArray(node) ? node : Object.values(node);
+    for (const c of children) if (typeof c === 'object' && c !== null) stack.push([c, depth + 1, field]);
   }
   return null;
 }

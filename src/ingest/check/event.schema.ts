@@ -9,7 +9,10 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export const MESSAGE_ID_MAX = 200;
 const ID_MAX = 1024;
 
-const Id = Type.String({ minLength: 1, maxLength: ID_MAX });
+// Optional fields may also be null, meaning absent: Segment's SDKs send `userId: null` for anonymous
+// users, and `name: null` on pages. (`nullable` is Ajv's OpenAPI keyword.)
+const nullable = { nullable: true };
+const NullableId = Type.String({ minLength: 1, maxLength: ID_MAX, ...nullable });
 
 export const Event = Type.Object(
   {
@@ -17,15 +20,15 @@ export const Event = Type.Object(
     messageId: Type.String({ minLength: 1, maxLength: MESSAGE_ID_MAX }),
     timestamp: Type.String({ format: 'date-time' }),
     context: Type.Object({}),
-    userId: Type.Optional(Id),
-    anonymousId: Type.Optional(Id),
-    event: Type.Optional(Type.String({ minLength: 1, maxLength: ID_MAX })),
-    properties: Type.Optional(Type.Object({})),
-    traits: Type.Optional(Type.Object({})),
-    name: Type.Optional(Type.String()),
-    category: Type.Optional(Type.String()),
-    groupId: Type.Optional(Id),
-    previousId: Type.Optional(Id),
+    userId: Type.Optional(NullableId),
+    anonymousId: Type.Optional(NullableId),
+    event: Type.Optional(Type.String({ minLength: 1, maxLength: ID_MAX, ...nullable })),
+    properties: Type.Optional(Type.Object({}, nullable)),
+    traits: Type.Optional(Type.Object({}, nullable)),
+    name: Type.Optional(Type.String(nullable)),
+    category: Type.Optional(Type.String(nullable)),
+    groupId: Type.Optional(NullableId),
+    previousId: Type.Optional(NullableId),
   },
   { additionalProperties: true },
 );
