@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.js';
+import { dataPaths } from './data-paths.js';
 import { createMetrics } from './metrics.js';
 import { buildApp } from './ingest/app.js';
 import { createAcceptBatch } from './ingest/accept-batch.js';
@@ -12,22 +13,6 @@ import { Processor } from './process/processor.js';
 import { DuckDbStore } from './store/duckdb/duckdb.store.js';
 import { MetaStore } from './store/sqlite/meta.store.js';
 
-export interface DataPaths {
-  meta: string;
-  store: string;
-  log: string;
-  dedupe: string;
-}
-
-export function dataPaths(dataDir: string): DataPaths {
-  return {
-    meta: path.join(dataDir, 'meta.sqlite'),
-    store: path.join(dataDir, 'store', 'events.duckdb'),
-    log: path.join(dataDir, 'log'),
-    dedupe: path.join(dataDir, 'dedupe'),
-  };
-}
-
 export interface RunningSolute {
   url: string;
   logger: Logger;
@@ -35,6 +20,8 @@ export interface RunningSolute {
   drained(): Promise<void>;
   close(): Promise<void>;
 }
+
+export { dataPaths };
 
 export async function startSolute(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningSolute> {
   if (config.role !== 'all') {

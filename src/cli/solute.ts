@@ -1,7 +1,7 @@
 // bin/solute: `serve` runs the server in this process; `keys ...` manages API keys in the data dir.
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
-import { dataPaths, startSolute } from '../main.js';
+import { dataPaths } from '../data-paths.js';
 import { MetaStore } from '../store/sqlite/meta.store.js';
 import { PROJECT_NAME } from '../auth/api-key.js';
 
@@ -22,6 +22,8 @@ function fail(message: string, code = 2): never {
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { port: { type: 'string' } }, strict: true });
   const config = loadConfig(process.env, values.port !== undefined ? { port: Number(values.port) } : {});
+  // Loaded here so that `keys ...` starts without the server's dependencies (DuckDB, Fastify).
+  const { startSolute } = await import('../main.js');
   const solute = await startSolute(config);
   let signalled = false;
   const stop = (signal: string) => {

@@ -1,0 +1,18 @@
+// Where each part of the embedded default lives under the data directory.
+import path from 'node:path';
+
+export interface DataPaths {
+  meta: string;
+  store: string;
+  log: string;
+  dedupe: string;
+}
+
+export function dataPaths(dataDir: string): DataPaths {
+  return {
+    meta: path.join(dataDir, 'meta.sqlite'),
+    store: path.join(dataDir, 'store', 'events.duckdb'),
+    log: path.join(dataDir, 'log'),
+    dedupe: path.join(dataDir, 'dedupe'),
+  };
+}

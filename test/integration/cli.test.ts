@@ -1,0 +1,86 @@
+// bin/solute keys ...: output contracts, errors, and keys stored hashed.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { BIN, cli, tempDir } from '../helpers/solute.js';
+import { dataPaths } from '../../src/main.js';
+
+function run(dataDir: string, ...args: string[]) {
+  const r = spawnSync(BIN, args, { env: { ...process.env, SOLUTE_DATA_DIR: dataDir }, encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('bin/solute keys', () => {
+  it('create prints only the new key, wk_ for write and sk_ for secret', () => {
+    const dir = tempDir();
+    const w = run(dir, 'keys', 'create', '--project', 'shop');
+    const s = run(dir, 'keys', 'create', '--project', 'shop', '--secret');
+    expect(w.code).toBe(0);
+    expect(w.stdout).toMatch(/^wk_[0-9A-Za-z]{32}\n$/);
+    expect(s.stdout).toMatch(/^sk_[0-9A-Za-z]{32}\n$/);
+    expect(w.stdout).not.toBe(s.stdout);
+  });
+
+  it('stores keys hashed: the key itself is nowhere in the data directory', () => {
+    const dir = tempDir();
+    const key = cli(dir, 'keys', 'create', '--project', 'shop');
+    for (const f of fs.readdirSync(dir)) {
+      const bytes = fs.readFileSync(`${dir}/${f}`);
+      expect(bytes.includes(Buffer.from(key)), f).toBe(false);
+      expect(bytes.includes(Buffer.from(key.slice(3))), f).toBe(false);
+    }
+    expect(fs.existsSync(dataPaths(dir).meta)).toBe(true);
+  });
+
+  it('list shows prefixes, projects, kinds and revocations, never a whole key', () => {
+    const dir = tempDir();
+    const a = cli(dir, 'keys', 'create', '--project', 'alpha');
+    const b = cli(dir, 'keys', 'create', '--project', 'beta', '--secret');
+    cli(dir, 'keys', 'revoke', a.slice(0, 11));
+    const out = cli(dir, 'keys', 'list');
+    const rows = out.split('\n').slice(1).map((l) => l.split('\t'));
+    expect(out).not.toContain(a);
+    expect(out).not.toContain(b);
+    expect(rows).toHaveLength(2);
+    const byPrefix = new Map(rows.map((r) => [r[0], r]));
+    expect(byPrefix.get(a.slice(0, 11))).toEqual([a.slice(0, 11), 'alpha', 'write', expect.any(String), expect.stringMatching(/^\d{4}-/)]);
+    expect(byPrefix.get(b.slice(0, 11))).toEqual([b.slice(0, 11), 'beta', 'secret', expect.any(String), '-']);
+  });
+
+  it('revoke refuses an unknown or too short prefix, and names the revoked key', () => {
+    const dir = tempDir();
+    const key = cli(dir, 'keys', 'create', '--project', 'p');
+    expect(run(dir, 'keys', 'revoke', 'wk_nothinglikeit').code).toBe(1);
+    expect(run(dir, 'keys', 'revoke', 'wk').code).toBe(2);
+    const ok = run(dir, 'keys', 'revoke', key);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(key.slice(0, 11));
+    expect(ok.stdout).not.toContain(key);
+    expect(run(dir, 'keys', 'revoke', key).code).toBe(1); // already revoked: no active key matches
+  });
+
+  it('revoke refuses a prefix that designates several keys', () => {
+    const dir = tempDir();
+    // Create keys until two share their first 4 characters (62 choices: a few keys suffice).
+    const seen = new Set<string>();
+    let shared = '';
+    while (!shared) {
+      const p4 = cli(dir, 'keys', 'create', '--project', 'p').slice(0, 4);
+      if (seen.has(p4)) shared = p4;
+      seen.add(p4);
+    }
+    const r = run(dir, 'keys', 'revoke', shared);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/2 active keys/);
+  });
+
+  it('refuses bad usage with a message and exit code 2', () => {
+    const dir = tempDir();
+    expect(run(dir, 'keys', 'create').code).toBe(2);
+    expect(run(dir, 'keys', 'create', '--project', 'bad name!').code).toBe(2);
+    expect(run(dir, 'nope').code).toBe(2);
+    const bad = run(dir, 'serve', '--port', 'x');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/PORT/);
+  });
+});
