@@ -30,11 +30,14 @@ export const ConfigSchema = Type.Object(
     /** Accepted-but-not-yet-stored events above which ingest answers 503 with Retry-After. */
     backlogMaxEvents: Type.Integer({ minimum: 1, default: 2_000_000 }),
     /** A log segment is closed and handed to the processor past this size ... */
-    segmentMaxBytes: Type.Integer({ minimum: 4096, default: 32 * MiB }),
+    segmentMaxBytes: Type.Integer({ minimum: 4096, default: 8 * MiB }),
     /** ... or this age (ms), whichever comes first; bounds the delay until an event is queryable. */
     segmentMaxAgeMs: Type.Integer({ minimum: 10, default: 1000 }),
     /** DuckDB memory_limit (e.g. '512MB'); bounds the store's share of RSS. */
-    storeMemoryLimit: Type.String({ default: '512MB' }),
+    storeMemoryLimit: Type.String({ default: '256MB' }),
+    /** DuckDB's checkpoint_threshold: WAL size that triggers a checkpoint. Larger loads faster (fewer,
+     * bigger checkpoints: 106k→134k rows/s from 16MB to 256MB here) but replays more WAL after a crash. */
+    storeCheckpointThreshold: Type.String({ default: '256MB' }),
     storeThreads: Type.Integer({ minimum: 1, default: 2 }),
     /** How often key revocations made by the CLI are picked up (ms). */
     keyRefreshMs: Type.Integer({ minimum: 50, default: 1000 }),
@@ -62,6 +65,7 @@ const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
   segmentMaxBytes: 'SOLUTE_SEGMENT_MAX_BYTES',
   segmentMaxAgeMs: 'SOLUTE_SEGMENT_MAX_AGE_MS',
   storeMemoryLimit: 'SOLUTE_STORE_MEMORY_LIMIT',
+  storeCheckpointThreshold: 'SOLUTE_STORE_CHECKPOINT_THRESHOLD',
   storeThreads: 'SOLUTE_STORE_THREADS',
   keyRefreshMs: 'SOLUTE_KEY_REFRESH_MS',
   shutdownTimeoutMs: 'SOLUTE_SHUTDOWN_TIMEOUT_MS',

@@ -34,7 +34,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
   // 1. Metadata (keys), store, dedupe index.
   const meta = new MetaStore(paths.meta);
   meta.watch(config.keyRefreshMs);
-  const store = await DuckDbStore.open(paths.store, { memoryLimit: config.storeMemoryLimit, threads: config.storeThreads });
+  const store = await DuckDbStore.open(paths.store, { memoryLimit: config.storeMemoryLimit, threads: config.storeThreads, checkpointThreshold: config.storeCheckpointThreshold });
   const dedupe = await DedupeIndex.open(paths.dedupe, { windowDays: config.dedupeWindowDays, maxKeys: config.dedupeMaxKeys });
 
   // 2. Recover what the log holds beyond the store's last commit; its keys join the dedupe index.

@@ -11,13 +11,19 @@ export interface AppendBatch {
 }
 
 /**
- * A log line is `{"p":project,"s":seq,"t":timestampMs,"e":event}`: `e` is the event as sent plus
- * receivedAt, originalTimestamp, sentAt and the corrected timestamp (epoch ms in `t`).
+ * A log line is `{"p":project,"s":seq,"t":timestampMs,"y":type,"n":event,"u":userId,"a":anonymousId,
+ * "m":messageId,"e":event}`: `e` is the event as sent plus receivedAt, originalTimestamp, sentAt and
+ * the corrected timestamp (epoch ms in `t`); y/n/u/a/m repeat the fields the store indexes (null when absent).
  */
 export interface LogLine {
   p: string;
   s: number;
   t: number;
+  y: string;
+  n: string | null;
+  u: string | null;
+  a: string | null;
+  m: string;
   e: Record<string, unknown>;
 }
 

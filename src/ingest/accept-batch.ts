@@ -74,8 +74,8 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
     const batchAddedBytes = Buffer.byteLength(batchAdded);
 
     const errors: EventError[] = [];
-    const bodies: string[] = [];
-    const times: number[] = [];
+    /** Each accepted event's log line from its `"t"` on; the line's start needs its sequence number. */
+    const tails: string[] = [];
     const keys = new Uint32Array(batch.length * 4);
     let duplicates = 0;
 
@@ -109,8 +109,12 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       }
       // Lone surrogates are kept as U+FFFD: harmless data, and the store can take them. (After the
       // size check, which measures the event as sent.)
-      if (mayHoldLoneSurrogate(json)) json = JSON.stringify(wellFormed(event));
-      const n = bodies.length;
+      let stored = event;
+      if (mayHoldLoneSurrogate(json)) {
+        stored = wellFormed(event) as Record<string, unknown>;
+        json = JSON.stringify(stored);
+      }
+      const n = tails.length;
       deps.dedupe.key(project, event.messageId as string, keys, n * 4);
       const claim = deps.dedupe.claim(keys, n * 4, day);
       if (claim === 'present') {
@@ -119,21 +123,24 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
         deps.dedupe.release(keys, n);
         throw new SoluteError('SOL_ERR_DEDUPE_FULL', [], { retryAfter: config.retryAfterSeconds });
       } else {
-        bodies.push(json);
-        times.push(t);
+        // The store's indexed columns ride beside the event, so loading needs no JSON path lookups.
+        tails.push(
+          ',"t":' + t + ',"y":"' + stored.type + '","n":' + jsonOrNull(stored.event) + ',"u":' + jsonOrNull(stored.userId) +
+            ',"a":' + jsonOrNull(stored.anonymousId) + ',"m":' + JSON.stringify(stored.messageId) + ',"e":' + json + '}\n',
+        );
       }
     }
 
-    const processed = bodies.length + duplicates;
+    const processed = tails.length + duplicates;
     if (processed > 0) {
       // A duplicate's original may still be in flight in another request's write: this append
       // queues behind it, and a write failure in between (failures changes) means it may be gone.
       const failuresBefore = deps.log.failures;
-      const count = bodies.length;
+      const count = tails.length;
       const first = deps.log.reserveSeq(count);
       const prefix = '{"p":' + JSON.stringify(project) + ',"s":';
       let text = '';
-      for (let j = 0; j < count; j++) text += prefix + (first + j) + ',"t":' + times[j] + ',"e":' + bodies[j] + '}\n';
+      for (let j = 0; j < count; j++) text += prefix + (first + j) + tails[j];
       inFlight += count; // synchronously after the check above: no other request ran in between
       try {
         await deps.log.append({ text, count, keys, days: new Uint16Array(count).fill(day) });
@@ -152,3 +159,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
 }
 
 export type AcceptBatch = ReturnType<typeof createAcceptBatch>;
+
+function jsonOrNull(v: unknown): string {
+  return v == null ? 'null' : JSON.stringify(v);
+}

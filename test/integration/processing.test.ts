@@ -36,15 +36,17 @@ describe('processing', () => {
     const logDir = dataPaths(dataDir).log;
     fs.mkdirSync(logDir, { recursive: true });
     const now = new Date().toISOString();
-    const good = (n: number) =>
-      JSON.stringify({ p: 'test', s: n, t: Date.now(), e: { ...makeEvent({ messageId: `good-${n}` }), receivedAt: now, sentAt: now } });
-    fs.writeFileSync(path.join(logDir, '000000000001.ndjson'), `${good(1)}\n{"p":"test","s":2,"t":1,"e":{"type":"tr\n${good(3)}\n`);
+    const good = (n: number) => {
+      const e: Record<string, unknown> = { ...makeEvent({ messageId: `good-${n}` }), receivedAt: now, sentAt: now };
+      return JSON.stringify({ p: 'test', s: n, t: Date.now(), y: e.type, n: e.event, u: e.userId, a: e.anonymousId, m: e.messageId, e });
+    };
+    fs.writeFileSync(path.join(logDir, '000000000001.ndjson'), `${good(1)}\n{"p":"test","s":2,"t":1,"e":{"type":"tr\n${good(3)}\n{"p":"test","s":4,"t":1,"e":{}}\n`);
 
     const s = await startTestServer({}, dataDir);
     await waitForDrain(s.url);
     const stored = await readAllEvents(s.url, s.secretKey);
     expect(stored.map((e) => e.messageId).sort()).toEqual(['good-1', 'good-3']);
-    expect(await metric(s.url, 'solute_dead_letters_total')).toBe(1);
+    expect(await metric(s.url, 'solute_dead_letters_total')).toBe(2);
     // The recovered keys count: a resend of good-1 is a duplicate.
     const again = await postEvents(s.url, s.writeKey, { batch: [makeEvent({ messageId: 'good-1' })], sentAt: now });
     expect(again.body).toMatchObject({ processed: 1, duplicates: 1 });
@@ -53,9 +55,12 @@ describe('processing', () => {
     const store = await DuckDbStore.open(dataPaths(dataDir).store, { memoryLimit: '256MB', threads: 1 });
     try {
       const dead = await store.deadLetters();
-      expect(dead).toHaveLength(1);
-      expect(dead[0]).toMatchObject({ segment: 1, line: 1, step: 'store', raw: '{"p":"test","s":2,"t":1,"e":{"type":"tr' });
-      expect(String(dead[0].reason)).toMatch(/JSON/i);
+      expect(dead).toHaveLength(2);
+      const byLine = new Map(dead.map((d) => [d.line, d]));
+      expect(byLine.get(1)).toMatchObject({ segment: 1, step: 'store', raw: '{"p":"test","s":2,"t":1,"e":{"type":"tr' });
+      expect(String(byLine.get(1)!.reason)).toMatch(/JSON/i);
+      expect(byLine.get(3)).toMatchObject({ segment: 1, step: 'store', raw: '{"p":"test","s":4,"t":1,"e":{}}' });
+      expect(String(byLine.get(3)!.reason)).toMatch(/malformed log line/);
       expect(fs.readdirSync(logDir).filter((f) => f.endsWith('.ndjson'))).toEqual([]);
     } finally {
       await store.close();

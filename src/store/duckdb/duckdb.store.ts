@@ -5,6 +5,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { wellFormed } from '../../lib/well-formed.js';
+import type { LogLine } from '../../contracts/event-log.js';
 import type { EventFilter, EventPage, EventStore, LoadResult } from '../../contracts/event-store.js';
 
 const SCHEMA = `
@@ -34,12 +35,13 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   created_at TIMESTAMP NOT NULL
 );`;
 
-// One projection for both load paths, so a line stored in bulk and a line stored alone look the same.
-const PROJECTION = `p, s, t, e->>'$.type', e->>'$.event', e->>'$.userId', e->>'$.anonymousId', e->>'$.messageId', e`;
+// The log line's fields in the order of the events table's columns (see contracts/event-log.ts LogLine).
+const COLUMNS = `{p:'VARCHAR', s:'BIGINT', t:'BIGINT', y:'VARCHAR', n:'VARCHAR', u:'VARCHAR', a:'VARCHAR', m:'VARCHAR', e:'JSON'}`;
 
 export interface DuckDbStoreOptions {
   memoryLimit: string;
   threads: number;
+  checkpointThreshold?: string;
 }
 
 export class DuckDbStore implements EventStore {
@@ -56,6 +58,7 @@ export class DuckDbStore implements EventStore {
     const instance = await DuckDBInstance.create(file, {
       memory_limit: opts.memoryLimit,
       threads: String(opts.threads),
+      checkpoint_threshold: opts.checkpointThreshold ?? '256MB',
     });
     const writer = await instance.connect();
     await writer.run(SCHEMA);
@@ -98,8 +101,8 @@ export class DuckDbStore implements EventStore {
   }
 
   private async loadBulk(segment: { id: number; file: string }): Promise<LoadResult> {
-    const src = `read_ndjson(${sqlString(segment.file)}, columns={p:'VARCHAR', s:'BIGINT', t:'BIGINT', e:'JSON'}, format='newline_delimited')`;
-    const r = await this.writer.run(`INSERT INTO events SELECT ${PROJECTION} FROM ${src}`);
+    const src = `read_ndjson(${sqlString(segment.file)}, columns=${COLUMNS}, format='newline_delimited')`;
+    const r = await this.writer.run(`INSERT INTO events SELECT p, s, t, y, n, u, a, m, e FROM ${src}`);
     return { stored: Number(r.rowsChanged), deadLettered: 0 };
   }
 
@@ -107,18 +110,20 @@ export class DuckDbStore implements EventStore {
     const text = await fs.readFile(segment.file, 'utf8');
     const lines = text.split('\n');
     if (lines.at(-1) === '') lines.pop();
-    const row = `SELECT ${PROJECTION} FROM (SELECT $1::VARCHAR AS p, $2::BIGINT AS s, $3::BIGINT AS t, $4::JSON AS e)`;
+    const row = 'SELECT $1::VARCHAR, $2::BIGINT, $3::BIGINT, $4::VARCHAR, $5::VARCHAR, $6::VARCHAR, $7::VARCHAR, $8::VARCHAR, $9::JSON';
     const insert = await this.writer.prepare(`INSERT INTO events ${row}`);
     const probe = await this.reader.prepare(row);
     let stored = 0;
     let dead = 0;
     for (let i = 0; i < lines.length; i++) {
-      let values: [string, number, number, string];
+      let values: Array<string | number | null>;
       try {
-        const line = JSON.parse(lines[i]) as { p: string; s: number; t: number; e: unknown };
         // DuckDB refuses lone UTF-16 surrogates (e.g. an emoji cut in half by a client), which JSON
         // and JavaScript allow: such strings are stored with U+FFFD in their place, not dropped.
-        values = [line.p, line.s, line.t, JSON.stringify(wellFormed(line.e))];
+        const l = wellFormed(JSON.parse(lines[i])) as LogLine;
+        const missing = malformed(l);
+        if (missing) throw new Error(`malformed log line: ${missing}`);
+        values = [l.p, l.s, l.t, l.y, l.n, l.u, l.a, l.m, JSON.stringify(l.e)];
         // A failed statement aborts DuckDB's transaction, so each line is tried first outside it.
         probe.bind(values);
         await probe.run();
@@ -190,6 +195,15 @@ export class DuckDbStore implements EventStore {
     const r = await this.reader.runAndReadAll(sql);
     return Number(r.getRowsJS()[0][0]);
   }
+}
+
+/** What makes a parsed line unfit for the events table's NOT NULL columns, or null. */
+function malformed(l: LogLine): string | null {
+  if (typeof l !== 'object' || l === null) return 'not an object';
+  if (typeof l.p !== 'string' || typeof l.y !== 'string' || typeof l.m !== 'string') return 'p, y and m must be strings';
+  if (!Number.isSafeInteger(l.s) || !Number.isSafeInteger(l.t)) return 's and t must be integers';
+  if (typeof l.e !== 'object' || l.e === null) return 'e must be an object';
+  return null;
 }
 
 function sqlString(s: string): string {
