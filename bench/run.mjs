@@ -5,13 +5,14 @@
 //   1. ack path at full load (16 connections, 100-event batches): accepted events/s, p50/p99,
 //      against a bare Fastify server that only parses the same body (bench/baseline-server.mjs);
 //   2. p50/p99 at half load (autocannon overallRate = half of Solute's full-load requests/s), both
-//      servers at the same rate; plus the same rate paced evenly (see PACED below);
+//      servers at the same rate; plus the same rate paced evenly (see paceClient below);
 //   3. processor throughput with no HTTP load: Solute is SIGKILLed with a backlog in its log, restarted
 //      on the same data dir, and timed until the backlog is stored;
 //   4. end to end: start of a full-load phase until everything it acknowledged is stored;
 //   5. peak RSS (VmHWM) of every server process.
 // Phases are interleaved (baseline, solute, baseline, solute, ...) and reported as medians and ratios.
-// Figures go to stdout as a table and to bench/results/latest.json. BENCHMARKS.md explains them.
+// Figures go to stdout as a table and to bench/results/latest.json (stdout also to latest.txt).
+// BENCHMARKS.md explains them.
 //
 // Environment: BENCH_SECONDS (per phase, default 15), BENCH_ROUNDS (default 2),
 // BENCH_PACED=0 to skip the paced half-load phases, BENCH_KEEP=1 to keep the temporary data dir.
@@ -260,6 +261,8 @@ async function scrape(url) {
     heapUsedBytes: get('solute_nodejs_heap_size_used_bytes'),
     externalBytes: get('solute_nodejs_external_memory_bytes'),
     dedupeIndexBytes: get('solute_dedupe_index_bytes'),
+    segmentLoadSecondsSum: get('solute_segment_load_seconds_sum'),
+    segmentLoadCount: get('solute_segment_load_seconds_count'),
   };
 }
 
@@ -382,6 +385,15 @@ async function runPhase(server, { mode, seconds, rate, label }) {
   }
   if (mode === 'paced') opts.setupClient = paceClient;
 
+  // Resident memory of the server under load, sampled every 250 ms (when in the phase the peak is).
+  let rssMax = 0;
+  const rssTimer = setInterval(() => {
+    try {
+      rssMax = Math.max(rssMax, memoryOf(server.pid).rss);
+    } catch {
+      // exited
+    }
+  }, 250);
   const startedAt = now();
   const result = await new Promise((resolve, reject) => {
     const inst = autocannon(opts, (err, res) => (err ? reject(err) : resolve(res)));
@@ -390,6 +402,7 @@ async function runPhase(server, { mode, seconds, rate, label }) {
     });
   });
   const endedAt = now();
+  clearInterval(rssTimer);
   const wall = (endedAt - startedAt) / 1000;
   const selfCpu = process.cpuUsage(self0);
   const serverCpu = cpuOf(server.pid) - cpu0;
@@ -421,6 +434,7 @@ async function runPhase(server, { mode, seconds, rate, label }) {
     statuses: check.statuses,
     badBodies: check.badBody,
     samples: check.samples,
+    serverRssMaxBytes: rssMax,
     serverCpuPercent: (100 * serverCpu) / wall,
     serverMainThreadCpuPercent: (100 * serverMainCpu) / wall,
     loadgenCpuPercent: (100 * (selfCpu.user + selfCpu.system)) / 1e6 / wall,
@@ -436,8 +450,13 @@ async function runPhase(server, { mode, seconds, rate, label }) {
   );
   if (server.name === 'solute') {
     // Everything acknowledged in this phase stored: end to end from the phase's start.
-    const drained = await waitDrained(server);
+    let atLoadEnd = null;
+    const drained = await waitDrained(server, { onPoll: (_t, m) => (atLoadEnd ??= m) });
     const after = drained.metrics;
+    phase.backlogAtLoadEnd = atLoadEnd.backlog;
+    phase.storedDuringLoad = atLoadEnd.stored - before.stored;
+    phase.segmentsLoaded = after.segmentLoadCount - before.segmentLoadCount;
+    phase.segmentLoadSeconds = after.segmentLoadSecondsSum - before.segmentLoadSecondsSum;
     phase.serverAccepted = after.accepted - before.accepted;
     phase.serverStored = after.stored - before.stored;
     phase.drainTailSeconds = (drained.at - endedAt) / 1000;
@@ -456,7 +475,10 @@ function formatPhase(p) {
     `  ${p.label.padEnd(22)} ${fmtInt(p.eventsPerSec).padStart(8)} ev/s  ${p.requestsPerSec.toFixed(0).padStart(5)} req/s  ` +
     `p50 ${e.p50.toFixed(2)} ms  p99 ${e.p99.toFixed(2)} ms  cpu: server ${p.serverCpuPercent.toFixed(0)}% (main thread ${p.serverMainThreadCpuPercent.toFixed(0)}%) loadgen ${p.loadgenCpuPercent.toFixed(0)}% ` +
     `${Object.entries(p.otherServerCpuPercent).map(([k, v]) => `${k} ${v.toFixed(0)}% `).join('')}foreign ${p.foreignCpuPercent.toFixed(0)}% (machine ${p.machineBusyPercent.toFixed(0)}% of ${os.cpus().length} cores)` +
-    (p.endToEndSeconds !== undefined ? `  e2e ${p.endToEndSeconds.toFixed(2)} s (tail ${p.drainTailSeconds.toFixed(2)} s)` : '') +
+    (p.endToEndSeconds !== undefined
+      ? `  e2e ${p.endToEndSeconds.toFixed(2)} s (tail ${p.drainTailSeconds.toFixed(2)} s, backlog at load end ${fmtInt(p.backlogAtLoadEnd)}; ` +
+        `${p.segmentsLoaded} segments loaded in ${p.segmentLoadSeconds.toFixed(1)} s)`
+      : '') +
     (bad ? `  !! non-2xx ${p.non2xx} errors ${p.errors} bad bodies ${p.badBodies} ${JSON.stringify(p.statuses)}` : '')
   );
 }
@@ -608,10 +630,14 @@ async function main() {
     const soluteMem = memoryOf(solute.pid);
     const baselineMem = memoryOf(baseline.pid);
     const totals = await scrape(solute.url);
+    const soluteLog = { levels: solute.out.levels, samples: solute.out.samples }; // warn/error lines it logged
+    if (soluteLog.levels.error || soluteLog.levels.fatal) {
+      anomalies.push(`solute logged ${soluteLog.levels.error} error and ${soluteLog.levels.fatal} fatal lines, e.g. ${soluteLog.samples.join(' | ')}`);
+    }
     await stop(baseline);
 
     // Processor: leave a backlog in the log, SIGKILL, restart on the same data dir and time the drain.
-    processorRun = await processorPhase(dataDir, apiKey, solute, halfRate);
+    processorRun = await processorPhase(dataDir, apiKey, solute);
     solute = processorRun.restarted;
 
     const summary = summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, totals, anomalies });
@@ -626,11 +652,13 @@ async function main() {
       processor: { ...processorRun, restarted: undefined, killed: undefined },
       phases,
       anomalies,
-      soluteLog: { warn: solute.out.levels, samples: solute.out.samples },
+      soluteLog,
+      restartedSoluteLog: { levels: solute.out.levels, samples: solute.out.samples },
     };
     fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
     fs.writeFileSync(RESULTS, JSON.stringify(result, null, 2) + '\n');
-    log(`figures written to ${path.relative(process.cwd(), RESULTS)}`);
+    log(`figures written to ${path.relative(process.cwd(), RESULTS)} (this output to ${path.relative(process.cwd(), RESULTS.replace(/\.json$/, '.txt'))})`);
+    fs.writeFileSync(RESULTS.replace(/\.json$/, '.txt'), lines.join('\n') + '\n');
   } finally {
     for (const server of LIVE) await stop(server); // whatever is still running, also after a failure
     if (!KEEP) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -640,11 +668,14 @@ async function main() {
 
 /**
  * Builds a backlog, SIGKILLs Solute, restarts it on the same data dir and times the drain.
- * The backlog: a fresh `solute serve` on the same data dir with SOLUTE_SEGMENT_MAX_AGE_MS and
- * SOLUTE_SEGMENT_MAX_BYTES raised, so that nothing it accepts is handed to the processor while
- * load runs; a closed-loop burst fills it with at least MIN_BACKLOG events, then SIGKILL.
+ * The server of the load phases holds no backlog (each phase waits for the drain, and with the
+ * default settings a segment reaches the processor within a second), so it is stopped cleanly and
+ * a fresh `solute serve` on the same data dir, with SOLUTE_SEGMENT_MAX_AGE_MS and
+ * SOLUTE_SEGMENT_MAX_BYTES raised so that nothing it accepts reaches its processor, takes a
+ * closed-loop burst until /metrics shows at least MIN_BACKLOG events in the backlog; then SIGKILL.
+ * The restart uses the default settings.
  */
-async function processorPhase(dataDir, apiKey, solute, halfRate) {
+async function processorPhase(dataDir, apiKey, solute) {
   const info = {};
   // The server that served the load phases: its peak memory is read by the caller; stop it cleanly.
   await stop(solute);
@@ -652,6 +683,9 @@ async function processorPhase(dataDir, apiKey, solute, halfRate) {
   const holdEnv = { SOLUTE_SEGMENT_MAX_AGE_MS: String(24 * 3600 * 1000), SOLUTE_SEGMENT_MAX_BYTES: String(4 * 1024 ** 3) };
   const holder = await startSolute(dataDir, apiKey, holdEnv);
   info.holderEnv = holdEnv;
+  // Its start opens the same store and dedupe index (every key of the load phases) with no log to
+  // recover: the restart's time to ready minus this one is roughly the recovery of the log itself.
+  info.holderReadySeconds = (holder.readyAt - holder.spawnedAt) / 1000;
   info.bursts = [];
   let before = await scrape(holder.url);
   for (let i = 0; i < 3 && before.backlog < MIN_BACKLOG; i++) {
@@ -776,6 +810,7 @@ function summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, tot
       backlogBeforeKill: processorRun.backlogBeforeKill,
       stored: processorRun.stored,
       readySeconds: processorRun.readySeconds,
+      startWithoutLogSeconds: processorRun.holderReadySeconds,
       spawnToDrainedSeconds: processorRun.spawnToDrainedSeconds,
       readyToDrainedSeconds: processorRun.readyToDrainedSeconds,
       eventsPerSecFromSpawn: processorRun.eventsPerSecFromSpawn,
@@ -826,6 +861,9 @@ function summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, tot
     }
   }
 
+  // CPU of processes outside the benchmark during each phase of a round: how disturbed the pair was.
+  const foreignRow = (rs) => ['  other processes\' cpu b / s', ...rs.map((r) => `${r.baseline.foreignCpuPercent.toFixed(0)}% / ${r.solute.foreignCpuPercent.toFixed(0)}%`), '', ''];
+
   // The table.
   log('=== results (medians over rounds; every Solute figure next to its baseline from the same run) ===');
   log();
@@ -837,6 +875,7 @@ function summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, tot
     ['baseline p50 / p99 ms', ...full.map((r) => `${fmtMs(lat(r.baseline, 'p50'))} / ${fmtMs(lat(r.baseline, 'p99'))}`), `${fmtMs(S.latency.full.baseline.p50)} / ${fmtMs(S.latency.full.baseline.p99)}`, ''],
     ['solute p50 / p99 ms', ...full.map((r) => `${fmtMs(lat(r.solute, 'p50'))} / ${fmtMs(lat(r.solute, 'p99'))}`), `${fmtMs(S.latency.full.solute.p50)} / ${fmtMs(S.latency.full.solute.p99)}`, ''],
     ['  (autocannon, whole ms) b / s p99', ...full.map((r) => `${latAc(r.baseline, 'p99')} / ${latAc(r.solute, 'p99')}`), `${S.latency.full.baseline.autocannonP99} / ${S.latency.full.solute.autocannonP99}`, ''],
+    foreignRow(full),
   ]);
   const latRows = (name, title) => {
     const rs = { half, paced }[name];
@@ -849,6 +888,7 @@ function summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, tot
       ['solute p50 / p99 ms', ...rs.map((r) => `${fmtMs(lat(r.solute, 'p50'))} / ${fmtMs(lat(r.solute, 'p99'))}`), `${fmtMs(L.solute.p50)} / ${fmtMs(L.solute.p99)}`, name === 'half' ? 'p99 ≤ 10 ms' : ''],
       ['solute / baseline p99', ...rs.map((r) => fmtX(lat(r.solute, 'p99') / lat(r.baseline, 'p99'))), fmtX(L.solute.p99 / L.baseline.p99), ''],
       ['  (autocannon, whole ms) b / s p99', ...rs.map((r) => `${latAc(r.baseline, 'p99')} / ${latAc(r.solute, 'p99')}`), `${L.baseline.autocannonP99} / ${L.solute.autocannonP99}`, ''],
+      foreignRow(rs),
     ]);
   };
   latRows('half', `ack path, half load: autocannon overallRate ${halfRate} req/s (${fmtInt(halfRate * BATCH)} events/s; autocannon sends each second's quota in a burst)`);
@@ -858,6 +898,7 @@ function summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, tot
     ['backlog in the log at SIGKILL (events)', fmtInt(P.backlogBeforeKill), ''],
     ['events stored by the restarted process', fmtInt(P.stored), ''],
     ['spawn → /readyz 200 (s; recovery of the log)', P.readySeconds.toFixed(2), ''],
+    ['  same start with no log to recover (s)', processorRun.holderReadySeconds.toFixed(2), ''],
     ['spawn → backlog 0 (s)', P.spawnToDrainedSeconds.toFixed(2), ''],
     ['events/s, spawn → drained', fmtInt(P.eventsPerSecFromSpawn), '≥ 100,000'],
     ['events/s, /readyz → drained', fmtInt(P.eventsPerSecFromReady), '≥ 100,000'],
@@ -866,9 +907,14 @@ function summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, tot
     ['seconds', ...S.endToEnd.perRound.map((r) => r.seconds.toFixed(2)), S.endToEnd.medianSeconds.toFixed(2)],
     ['  of which after the load stopped', ...S.endToEnd.perRound.map((r) => r.tailSeconds.toFixed(2)), S.endToEnd.medianTailSeconds.toFixed(2)],
     ['events acknowledged and stored', ...S.endToEnd.perRound.map((r) => fmtInt(r.events)), ''],
+    ['backlog when the load stopped (events)', ...full.map((r) => fmtInt(r.solute.backlogAtLoadEnd)), ''],
+    ['stored while the load ran (events/s)', ...full.map((r) => fmtInt(r.solute.storedDuringLoad / r.solute.seconds)), fmtInt(median(full.map((r) => r.solute.storedDuringLoad / r.solute.seconds)))],
+    ['segments loaded / mean load time (s)', ...full.map((r) => `${r.solute.segmentsLoaded} / ${(r.solute.segmentLoadSeconds / r.solute.segmentsLoaded).toFixed(2)}`), ''],
   ]);
   table('peak RSS (VmHWM)', ['', 'value'], [
     ['solute (served every load phase)', mib(S.peakRss.solute)],
+    ['  highest RSS sampled in a full-load phase', mib(Math.max(...pick('solute', 'full').map((p) => p.serverRssMaxBytes)))],
+    ['  highest RSS sampled in a half-load phase', mib(Math.max(...[...pick('solute', 'half'), ...pick('solute', 'paced')].map((p) => p.serverRssMaxBytes)))],
     ['baseline', mib(S.peakRss.baseline)],
     ['solute holding the backlog (before SIGKILL)', mib(S.peakRss.soluteBacklogHolder)],
     ['solute restarted, at first /readyz 200 (after recovery)', mib(processorRun.restartedMemAtReady?.hwm)],
@@ -892,7 +938,7 @@ function summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, tot
   log(`solute totals (server counters, load phases): accepted ${fmtInt(totals.accepted)}, stored ${fmtInt(totals.stored)}, duplicates ${totals.duplicates}, rejected ${totals.rejected}, dead letters ${totals.deadLetters}`);
   log(
     `solute memory after the load phases: RSS ${mib(totals.rssBytes)} (peak ${mib(soluteMem.hwm)}), V8 heap ${mib(totals.heapUsedBytes)} used of ${mib(totals.heapTotalBytes)}, ` +
-      `external ${mib(totals.externalBytes)}, dedupe index ${mib(totals.dedupeIndexBytes)}; the rest is native (DuckDB, SOLUTE_STORE_MEMORY_LIMIT default 512MB)`,
+      `external ${mib(totals.externalBytes)}, dedupe index ${mib(totals.dedupeIndexBytes)}; the rest is native (DuckDB, SOLUTE_STORE_MEMORY_LIMIT default 256MB)`,
   );
   const foreign = median(measured.map((p) => p.foreignCpuPercent));
   if (foreign > 20) {
