@@ -94,6 +94,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new Error(`invalid configuration: ${msg}`);
   }
   const cfg = raw as Static<typeof ConfigSchema>;
+  if (cfg.backlogMaxEvents < cfg.maxBatchEvents) {
+    // A full batch could then never be accepted, even with an empty backlog.
+    throw new Error(`invalid configuration: SOLUTE_BACKLOG_MAX_EVENTS (${cfg.backlogMaxEvents}) must be at least SOLUTE_MAX_BATCH_EVENTS (${cfg.maxBatchEvents})`);
+  }
   cfg.dataDir = path.resolve(cfg.dataDir);
   return Object.freeze(cfg);
 }

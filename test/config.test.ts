@@ -26,5 +26,7 @@ describe('configuration', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT/);
     expect(() => loadConfig({ SOLUTE_MAX_BATCH_EVENTS: '0' })).toThrow(/SOLUTE_MAX_BATCH_EVENTS/);
     expect(loadConfig({ PORT: '9000' }).port).toBe(9000);
+    expect(() => loadConfig({ SOLUTE_BACKLOG_MAX_EVENTS: '50' })).toThrow(/SOLUTE_BACKLOG_MAX_EVENTS .* SOLUTE_MAX_BATCH_EVENTS/);
+    expect(() => loadConfig({ SOLUTE_LOG: 'nats://127.0.0.1:4222' })).toThrow(/SOLUTE_LOG/);
   });
 });

@@ -90,7 +90,7 @@ describe('health, metrics and routing', () => {
 
 describe('processing backlog bound', () => {
   const LIMIT = 5;
-  const opts = { backlogMaxEvents: LIMIT, segmentMaxAgeMs: 60_000 }; // events stay in the open segment
+  const opts = { backlogMaxEvents: LIMIT, maxBatchEvents: LIMIT, segmentMaxAgeMs: 60_000 }; // events stay in the open segment
 
   it('a batch that would pass the bound is 503 SOL_ERR_BACKLOG_FULL with Retry-After, and nothing of it is stored', async () => {
     let s: TestServer | null = await startTestServer(opts);
