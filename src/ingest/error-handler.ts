@@ -50,7 +50,8 @@ export function installErrorHandlers(app: FastifyInstance, bodyLimit: number): v
     if (e.status >= 500) {
       req.log.error({ err: e.cause ?? err, code: e.code }, 'request failed');
     } else {
-      req.log.warn({ code: e.code, status: e.status, route: req.routeOptions.url, msg: e.message }, 'request rejected');
+      // The message can quote the body (JSON parse errors do): only the code is logged.
+      req.log.warn({ code: e.code, status: e.status, route: req.routeOptions.url }, 'request rejected');
     }
     if (e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter));
     return reply.code(e.status).send({ success: false, code: e.code, message: e.message });
