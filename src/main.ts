@@ -34,7 +34,11 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
   // 1. Metadata (keys), store, dedupe index.
   const meta = new MetaStore(paths.meta);
   meta.watch(config.keyRefreshMs);
-  const store = await DuckDbStore.open(paths.store, { memoryLimit: config.storeMemoryLimit, threads: config.storeThreads, checkpointThreshold: config.storeCheckpointThreshold });
+  const store = await DuckDbStore.open(paths.store, { memoryLimit: config.storeMemoryLimit, threads: config.storeThreads, checkpointThreshold: config.storeCheckpointThreshold }).catch((err: Error) => {
+    // One process owns a data directory; say so plainly rather than with DuckDB's lock message alone.
+    if (/lock/i.test(err.message)) throw new Error(`the data directory ${config.dataDir} is in use by another solute serve (${err.message})`);
+    throw err;
+  });
   const dedupe = await DedupeIndex.open(paths.dedupe, { windowDays: config.dedupeWindowDays, maxKeys: config.dedupeMaxKeys });
 
   // 2. Recover what the log holds beyond the store's last commit; its keys join the dedupe index.

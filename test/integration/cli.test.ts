@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BIN, cli, tempDir } from '../helpers/solute.js';
+import { BIN, cli, freePort, spawnServer, tempDir } from '../helpers/solute.js';
 import { dataPaths } from '../../src/main.js';
 
 function run(dataDir: string, ...args: string[]) {
@@ -82,5 +82,19 @@ describe('bin/solute keys', () => {
     const bad = run(dir, 'serve', '--port', 'x');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/PORT/);
+  });
+
+  it('serve refuses a data directory that another serve holds, saying so', async () => {
+    const dir = tempDir();
+    const first = await spawnServer(dir);
+    try {
+      const r = spawnSync(BIN, ['serve', '--port', String(await freePort())], { env: { ...process.env, SOLUTE_DATA_DIR: dir }, encoding: 'utf8' });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/in use by another solute serve/);
+      expect((await fetch(`${first.url}/readyz`)).status).toBe(200); // the first one is unharmed
+    } finally {
+      first.proc.kill('SIGTERM');
+      await first.exited;
+    }
   });
 });
