@@ -47,8 +47,8 @@ export interface ChildServer {
 }
 
 /** Spawns `bin/solute serve` on a free port and waits until /readyz answers 200. */
-export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<ChildServer> {
-  const port = await freePort();
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}, fixedPort?: number): Promise<ChildServer> {
+  const port = fixedPort ?? (await freePort());
   const proc = spawn(BIN, ['serve', '--port', String(port)], {
     env: { ...process.env, SOLUTE_DATA_DIR: dataDir, SOLUTE_HOST: '127.0.0.1', SOLUTE_LOG_LEVEL: 'warn', SOLUTE_SEGMENT_MAX_AGE_MS: '50', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
