@@ -11,6 +11,8 @@ export const ERRORS = {
   SOL_ERR_BODY_INVALID_JSON: { status: 400, message: 'request body is not valid JSON: %s' },
   SOL_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the limit of %s bytes' },
   SOL_ERR_BODY_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported Content-Type %s: send application/json' },
+  SOL_ERR_BODY_UNSUPPORTED_ENCODING: { status: 415, message: 'unsupported Content-Encoding %s: send gzip, deflate or no encoding' },
+  SOL_ERR_BODY_INVALID_ENCODING: { status: 400, message: 'request body is not valid %s data' },
   SOL_ERR_BODY_NOT_OBJECT: { status: 400, message: 'request body must be a JSON object {batch, sentAt}' },
   SOL_ERR_BATCH_MISSING: { status: 400, message: '`batch` is required and must be an array of events' },
   SOL_ERR_BATCH_EMPTY: { status: 400, message: '`batch` must contain at least one event' },
@@ -25,6 +27,7 @@ export const ERRORS = {
   SOL_ERR_LOG_UNAVAILABLE: { status: 503, message: 'events cannot be made durable right now (disk write failed); retry later' },
   SOL_ERR_BACKLOG_FULL: { status: 503, message: 'processing backlog is full; retry later' },
   SOL_ERR_DEDUPE_FULL: { status: 503, message: 'dedupe index is at its configured capacity; retry later or raise SOLUTE_DEDUPE_MAX_KEYS' },
+  SOL_ERR_INGEST_SLOW_DOWN: { status: 429, message: '%s' },
   SOL_ERR_NOT_READY: { status: 503, message: 'server is starting or shutting down; retry later' },
   SOL_ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, Entry>;

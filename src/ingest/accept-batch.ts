@@ -3,8 +3,9 @@
 import { SoluteError, formatMessage } from '../errors.js';
 import type { EventLog } from '../contracts/event-log.js';
 import type { Dedupe } from '../contracts/dedupe.js';
-import { checkEvent, isIsoDateTime } from './check/check-event.js';
+import { checkEvent, checkSegmentEvent, isIsoDateTime } from './check/check-event.js';
 import { mayHoldLoneSurrogate, wellFormed } from '../lib/well-formed.js';
+import { normalizeSegmentBody, type SegmentRouteOptions } from './segment-body.js';
 
 export interface AcceptConfig {
   maxBatchEvents: number;
@@ -51,27 +52,52 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
    */
   let inFlight = 0;
 
-  return async function acceptBatch(project: string, body: unknown): Promise<AcceptResult> {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SoluteError('SOL_ERR_BODY_NOT_OBJECT');
-    const { batch, sentAt } = body as { batch?: unknown; sentAt?: unknown };
-    if (!Array.isArray(batch)) throw new SoluteError('SOL_ERR_BATCH_MISSING');
-    if (batch.length === 0) throw new SoluteError('SOL_ERR_BATCH_EMPTY');
-    if (batch.length > config.maxBatchEvents) throw new SoluteError('SOL_ERR_BATCH_TOO_LARGE', [batch.length, config.maxBatchEvents]);
-    if (!isIsoDateTime(sentAt)) throw new SoluteError('SOL_ERR_BATCH_SENT_AT_INVALID');
+  /**
+   * `segment` (the /v1 routes): Segment's rules, applied by normalizeSegmentBody before the shared
+   * path: one event or a batch of any length, optional sentAt (per event too), assigned messageIds,
+   * batch context/integrations merged, `screen` allowed. Absent (POST /api/events): the spec's rules,
+   * with no per-event work beyond them.
+   */
+  return async function acceptBatch(project: string, body: unknown, segment?: SegmentRouteOptions): Promise<AcceptResult> {
+    let batch: unknown[];
+    let sentAt: string;
+    /** /v1 only: each event's own sentAt (null: invalid); absent on /api/events, where sentAt is per batch. */
+    let eventSentAts: Array<string | null> | null = null;
+    let receivedMs: number;
+    let receivedAt: string;
+    if (segment === undefined) {
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SoluteError('SOL_ERR_BODY_NOT_OBJECT');
+      const b = body as { batch?: unknown; sentAt?: unknown };
+      if (!Array.isArray(b.batch)) throw new SoluteError('SOL_ERR_BATCH_MISSING');
+      batch = b.batch;
+      if (batch.length === 0) throw new SoluteError('SOL_ERR_BATCH_EMPTY');
+      if (batch.length > config.maxBatchEvents) throw new SoluteError('SOL_ERR_BATCH_TOO_LARGE', [batch.length, config.maxBatchEvents]);
+      if (!isIsoDateTime(b.sentAt)) throw new SoluteError('SOL_ERR_BATCH_SENT_AT_INVALID');
+      sentAt = b.sentAt;
+      receivedMs = now();
+      receivedAt = new Date(receivedMs).toISOString();
+    } else {
+      receivedMs = now();
+      receivedAt = new Date(receivedMs).toISOString();
+      const n = normalizeSegmentBody(body, segment, receivedAt);
+      batch = n.batch;
+      sentAt = n.sentAt;
+      eventSentAts = n.eventSentAts;
+    }
     if (deps.backlog() + inFlight + batch.length > config.backlogMaxEvents) {
       throw new SoluteError('SOL_ERR_BACKLOG_FULL', [], { retryAfter: config.retryAfterSeconds });
     }
+    const check = segment === undefined ? checkEvent : checkSegmentEvent;
 
-    const receivedMs = now();
-    const receivedAt = new Date(receivedMs).toISOString();
     const day = Math.floor(receivedMs / DAY_MS);
-    const skew = receivedMs - Date.parse(sentAt); // Segment: timestamp = receivedAt - (sentAt - originalTimestamp)
+    let skew = receivedMs - Date.parse(sentAt); // Segment: timestamp = receivedAt - (sentAt - originalTimestamp)
     // The size limit applies to the event as sent. It is measured on the stored JSON (one stringify
     // per event) minus exactly what Solute adds: sentAt and receivedAt (the same for every event),
     // originalTimestamp, and the corrected timestamp in place of the original one.
-    const batchAdded = ',"sentAt":' + JSON.stringify(sentAt) + ',"receivedAt":' + JSON.stringify(receivedAt);
-    const batchAddedChars = batchAdded.length;
-    const batchAddedBytes = Buffer.byteLength(batchAdded);
+    let eventSentAt = sentAt;
+    let batchAdded = ',"sentAt":' + JSON.stringify(sentAt) + ',"receivedAt":' + JSON.stringify(receivedAt);
+    let batchAddedChars = batchAdded.length;
+    let batchAddedBytes = Buffer.byteLength(batchAdded);
 
     const errors: EventError[] = [];
     /** Each accepted event's log line from its `"t"` on; the line's start needs its sequence number. */
@@ -81,7 +107,22 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
 
     for (let i = 0; i < batch.length; i++) {
       const event = batch[i] as Record<string, unknown>;
-      const problem = checkEvent(event);
+      if (eventSentAts !== null) {
+        // /v1: this event's own sentAt, when it has one (Rudder stamps each event).
+        const own = eventSentAts[i];
+        if (own === null) {
+          errors.push({ index: i, code: 'SOL_ERR_EVENT_INVALID', error: '`sentAt` must be an ISO 8601 date-time with a time zone, e.g. 2025-01-15T10:30:00Z' });
+          continue;
+        }
+        if (own !== eventSentAt) {
+          eventSentAt = own;
+          skew = receivedMs - Date.parse(own);
+          batchAdded = ',"sentAt":' + JSON.stringify(own) + ',"receivedAt":' + JSON.stringify(receivedAt);
+          batchAddedChars = batchAdded.length;
+          batchAddedBytes = Buffer.byteLength(batchAdded);
+        }
+      }
+      const problem = check(event);
       if (problem !== null) {
         errors.push({ index: i, code: 'SOL_ERR_EVENT_INVALID', error: problem });
         continue;
@@ -93,7 +134,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       const corrected = new Date(t).toISOString(); // ASCII: its length is its size in bytes
       event.originalTimestamp = original;
       event.timestamp = corrected;
-      event.sentAt = sentAt;
+      event.sentAt = eventSentAt;
       event.receivedAt = receivedAt;
       let json = JSON.stringify(event);
       const addedChars = batchAddedChars + ORIGINAL_TIMESTAMP_KEY_BYTES + corrected.length;

@@ -1,5 +1,6 @@
 // buildApp: the HTTP edge, without listening (main.ts listens; tests use it in-process or on port 0).
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { KeyResolver } from '../contracts/key-store.js';
@@ -9,6 +10,7 @@ import type { AcceptBatch } from './accept-batch.js';
 import { installErrorHandlers } from './error-handler.js';
 import { SoluteError } from '../errors.js';
 import { eventsRoute } from './routes/events.route.js';
+import { SEGMENT_METRICS_ROUTE, SEGMENT_ROUTES, segmentRoutes } from './routes/segment.route.js';
 import { healthRoutes, type Readiness } from './routes/health.route.js';
 import { queryEventsRoute } from '../query/events.route.js';
 
@@ -23,7 +25,25 @@ export interface AppDeps {
   store?: Pick<EventStore, 'queryEvents'>;
 }
 
-const INGEST_ROUTES = new Set(['/api/events']);
+const INGEST_ROUTES = new Set(['/api/events', ...Object.keys(SEGMENT_ROUTES)]);
+/** Paths whose POST is open to browsers from any origin (preflight included). */
+const CORS_PATHS = new Set([...INGEST_ROUTES, SEGMENT_METRICS_ROUTE]);
+
+/**
+ * CORS on the ingest routes: any origin (`*`, never a reflected origin, never with credentials: the
+ * key travels in a header or the body, not in cookies), the headers Segment's and RudderStack's
+ * browser SDKs send, preflights cached for a day, and Retry-After readable by scripts (analytics.js
+ * honours it only then). Per-project allowed-origin lists are not implemented.
+ */
+const CORS_ON: FastifyCorsOptions = {
+  origin: '*',
+  credentials: false,
+  methods: ['POST'],
+  allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'x-retry-count'],
+  exposedHeaders: ['Retry-After'],
+  maxAge: 86_400,
+};
+const CORS_OFF: FastifyCorsOptions = { origin: false };
 
 export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   const app: FastifyInstance = Fastify({
@@ -64,8 +84,20 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     if (closing) reply.header('connection', 'close');
   });
 
+  app.register(cors, {
+    // Registered at the root, so its onRequest hook runs before the routes' auth hooks (a refusal carries the headers too).
+    delegator: (req, cb) => {
+      const q = req.url.indexOf('?');
+      const path = q === -1 ? req.url : req.url.slice(0, q);
+      cb(null, CORS_PATHS.has(path) && (req.method === 'POST' || req.method === 'OPTIONS') ? CORS_ON : CORS_OFF);
+    },
+  });
+
   healthRoutes(app, deps);
-  if (deps.acceptBatch) eventsRoute(app, { acceptBatch: deps.acceptBatch, keys: deps.keys, metrics: deps.metrics });
+  if (deps.acceptBatch) {
+    eventsRoute(app, { acceptBatch: deps.acceptBatch, keys: deps.keys, metrics: deps.metrics });
+    segmentRoutes(app, { acceptBatch: deps.acceptBatch, keys: deps.keys, metrics: deps.metrics, bodyLimitBytes: config.bodyLimitBytes });
+  }
   if (deps.store) queryEventsRoute(app, { store: deps.store, keys: deps.keys });
   return app;
 }

@@ -5,12 +5,12 @@ import { SoluteError } from '../errors.js';
 import type { EventStore } from '../contracts/event-store.js';
 import type { KeyResolver } from '../contracts/key-store.js';
 import { secretKeyHook } from '../ingest/hooks/auth.hook.js';
-import { EVENT_TYPES } from '../ingest/check/event.schema.js';
+import { ALL_EVENT_TYPES } from '../ingest/check/event.schema.js';
 
 const NonEmpty = Type.String({ minLength: 1, maxLength: 1024 });
 export const EventsQuery = Type.Object(
   {
-    type: Type.Optional(Type.Unsafe<string>({ type: 'string', enum: [...EVENT_TYPES] })),
+    type: Type.Optional(Type.Unsafe<string>({ type: 'string', enum: [...ALL_EVENT_TYPES] })),
     event: Type.Optional(NonEmpty),
     userId: Type.Optional(NonEmpty),
     anonymousId: Type.Optional(NonEmpty),

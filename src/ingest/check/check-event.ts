@@ -1,11 +1,12 @@
 // Checks one event on its own; a failure names the field. Valid events of the same batch are kept.
 import { Ajv, type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
-import { Event, EVENT_TYPES } from './event.schema.js';
+import { ALL_EVENT_TYPES, Event, EVENT_TYPES, SegmentEvent } from './event.schema.js';
 
 const ajv = new Ajv({ allErrors: false, strict: false });
 (addFormats as unknown as (a: Ajv, f: string[]) => void)(ajv, ['date-time']);
 const validateEvent = ajv.compile<Event>(Event);
+const validateSegmentEvent = ajv.compile<Event>(SegmentEvent);
 
 /**
  * Most levels of objects and arrays in one event, the event itself being level 1. Deeper nesting
@@ -16,8 +17,17 @@ export const MAX_EVENT_DEPTH = 64;
 
 /** Returns a message naming the first problem, or null when the event is valid. */
 export function checkEvent(value: unknown): string | null {
+  return check(value, validateEvent, EVENT_TYPES);
+}
+
+/** checkEvent for the /v1 (Segment-compatible) routes: `screen` is a type too. */
+export function checkSegmentEvent(value: unknown): string | null {
+  return check(value, validateSegmentEvent, ALL_EVENT_TYPES);
+}
+
+function check(value: unknown, validate: typeof validateEvent, types: readonly string[]): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'event must be a JSON object';
-  if (!validateEvent(value)) return describe(validateEvent.errors?.[0]);
+  if (!validate(value)) return describe(validate.errors?.[0], types);
   const e = value as Event;
   if (e.userId == null && e.anonymousId == null) return '`userId` or `anonymousId` is required';
   if (!Number.isFinite(Date.parse(e.timestamp))) return '`timestamp` is not a valid date';
@@ -33,7 +43,7 @@ export function checkEvent(value: unknown): string | null {
       if (e.userId == null) return '`userId` is required for alias events';
       break;
     default:
-      // identify and page need nothing beyond the common fields (docs/api.md says so).
+      // identify, page and screen need nothing beyond the common fields (docs/api.md says so).
       break;
   }
   const deep = tooDeep(e as Record<string, unknown>);
@@ -67,7 +77,7 @@ function isDateTime(v: string): boolean {
   return isDateTimeValidator(v) as boolean;
 }
 
-function describe(err: ErrorObject | undefined): string {
+function describe(err: ErrorObject | undefined, types: readonly string[]): string {
   if (!err) return 'event is invalid';
   const field = err.instancePath ? '`' + err.instancePath.slice(1).replace(/\//g, '.') + '`' : 'event';
   switch (err.keyword) {
@@ -76,7 +86,7 @@ function describe(err: ErrorObject | undefined): string {
     case 'type':
       return `${field} must be ${article((err.params as { type: string }).type)}`;
     case 'enum':
-      return `${field} must be one of ${EVENT_TYPES.join(', ')}`;
+      return `${field} must be one of ${types.join(', ')}`;
     case 'format':
       return `${field} must be an ISO 8601 date-time with a time zone, e.g. 2025-01-15T10:30:00Z`;
     case 'minLength':

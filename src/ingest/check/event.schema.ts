@@ -3,8 +3,12 @@
 // gets a message naming the field.
 import { Type, type Static } from '@sinclair/typebox';
 
+/** The types of the spec, accepted on POST /api/events. */
 export const EVENT_TYPES = ['track', 'identify', 'page', 'group', 'alias'] as const;
+/** Every stored type: the spec's plus Segment's `screen`, accepted on the /v1 routes only. */
+export const ALL_EVENT_TYPES = [...EVENT_TYPES, 'screen'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
+export type AnyEventType = (typeof ALL_EVENT_TYPES)[number];
 
 export const MESSAGE_ID_MAX = 200;
 const ID_MAX = 1024;
@@ -14,9 +18,9 @@ const ID_MAX = 1024;
 const nullable = { nullable: true };
 const NullableId = Type.String({ minLength: 1, maxLength: ID_MAX, ...nullable });
 
-export const Event = Type.Object(
+const eventSchema = (types: readonly AnyEventType[]) => Type.Object(
   {
-    type: Type.Unsafe<EventType>({ type: 'string', enum: [...EVENT_TYPES] }),
+    type: Type.Unsafe<AnyEventType>({ type: 'string', enum: [...types] }),
     messageId: Type.String({ minLength: 1, maxLength: MESSAGE_ID_MAX }),
     timestamp: Type.String({ format: 'date-time' }),
     context: Type.Object({}),
@@ -32,6 +36,9 @@ export const Event = Type.Object(
   },
   { additionalProperties: true },
 );
+export const Event = eventSchema(EVENT_TYPES);
+/** The /v1 (Segment-compatible) routes' event: the same fields, `screen` allowed. */
+export const SegmentEvent = eventSchema(ALL_EVENT_TYPES);
 export type Event = Static<typeof Event>;
 
 export const Batch = Type.Object(

@@ -1,0 +1,101 @@
+// The /v1 routes' body reader: JSON whatever the Content-Type says, gzip or deflate, with the body
+// limit applied to the DECODED bytes and decoding stopped as soon as it is passed (a 1 MB gzip bomb
+// that would inflate to 1 GB costs at most the limit plus one zlib chunk of inflating).
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import type { FastifyRequest } from 'fastify';
+import { SoluteError } from '../errors.js';
+
+type Done = (err: Error | null, body?: unknown) => void;
+type JsonParser = (req: FastifyRequest, body: string, done: Done) => void;
+
+/** Content-Encoding values taken, lower-cased, to their zlib decoder (null: none). */
+const DECODERS: Record<string, (() => zlib.Gunzip | zlib.Inflate) | null> = {
+  '': null,
+  identity: null,
+  gzip: () => zlib.createGunzip(),
+  'x-gzip': () => zlib.createGunzip(),
+  deflate: () => zlib.createInflate(),
+};
+
+/**
+ * A Fastify content-type parser (the raw-stream form, so Fastify does not read the body itself):
+ * reads at most `limit` bytes off the wire and at most `limit` decoded bytes, then hands the text to
+ * Fastify's own JSON parser (secure-json-parse: `__proto__` refused). `decoded` (tests) reports how
+ * many bytes were inflated.
+ */
+export function decodingJsonParser(limit: number, parseJson: JsonParser, onDecoded?: (bytes: number) => void) {
+  return function parseDecoded(req: FastifyRequest, payload: Readable, done: Done): void {
+    const header = req.headers['content-encoding'];
+    const encoding = (Array.isArray(header) ? header.join(',') : (header ?? '')).trim().toLowerCase();
+    if (!Object.hasOwn(DECODERS, encoding)) {
+      done(new SoluteError('SOL_ERR_BODY_UNSUPPORTED_ENCODING', [JSON.stringify(encoding.slice(0, 100))]));
+      return;
+    }
+    if (Number(req.headers['content-length']) > limit) {
+      done(new SoluteError('SOL_ERR_BODY_TOO_LARGE', [limit]));
+      return;
+    }
+    const make = DECODERS[encoding];
+    const decoder = make ? make() : null;
+    const chunks: Buffer[] = [];
+    let raw = 0;
+    let decoded = 0;
+    let settled = false;
+
+    const finish = (err: Error | null): void => {
+      if (settled) return;
+      settled = true;
+      payload.removeListener('data', onRaw);
+      payload.removeListener('end', onRawEnd);
+      payload.removeListener('error', finish);
+      if (decoder) {
+        decoder.removeAllListeners();
+        decoder.on('error', () => {}); // a late error after destroy must not crash the process
+        decoder.destroy();
+      }
+      onDecoded?.(decoded);
+      if (err) {
+        done(err);
+        return;
+      }
+      const text = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks, decoded).toString('utf8');
+      parseJson(req, text, done);
+    };
+    const onDecodedChunk = (chunk: Buffer): void => {
+      decoded += chunk.length;
+      if (decoded > limit) {
+        finish(new SoluteError('SOL_ERR_BODY_TOO_LARGE', [limit]));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    function onRaw(chunk: Buffer): void {
+      raw += chunk.length;
+      if (raw > limit) {
+        finish(new SoluteError('SOL_ERR_BODY_TOO_LARGE', [limit]));
+        return;
+      }
+      if (decoder === null) {
+        onDecodedChunk(chunk);
+      } else if (!decoder.write(chunk)) {
+        payload.pause();
+        decoder.once('drain', () => payload.resume());
+      }
+    }
+    function onRawEnd(): void {
+      if (decoder === null) finish(null);
+      else decoder.end();
+    }
+
+    if (decoder) {
+      decoder.on('data', onDecodedChunk);
+      decoder.on('end', () => finish(null));
+      decoder.on('error', () => finish(new SoluteError('SOL_ERR_BODY_INVALID_ENCODING', [encoding])));
+    }
+    payload.on('data', onRaw);
+    payload.on('end', onRawEnd);
+    payload.on('error', finish);
+    payload.resume();
+  };
+}

@@ -1,0 +1,72 @@
+// The Segment-compatible routes (/v1/*), for Segment's and RudderStack's SDKs pointed at Solute.
+// Registered in their own Fastify context, so their body parsing (any of three Content-Types, gzip and
+// deflate) does not touch POST /api/events. They run the same ack path (acceptBatch) with Segment's rules.
+import type { FastifyInstance } from 'fastify';
+import { SoluteError, isSoluteError } from '../../errors.js';
+import type { AcceptBatch } from '../accept-batch.js';
+import type { KeyResolver } from '../../contracts/key-store.js';
+import type { Metrics } from '../../metrics.js';
+import type { AnyEventType } from '../check/event.schema.js';
+import { segmentWriteKeyHooks } from '../hooks/auth.hook.js';
+import { decodingJsonParser } from '../decode-body.js';
+
+/** Route path → the type it gives its one event; null: a batch. */
+export const SEGMENT_ROUTES: Readonly<Record<string, AnyEventType | null>> = {
+  '/v1/batch': null,
+  '/v1/b': null,
+  '/v1/track': 'track',
+  '/v1/t': 'track',
+  '/v1/identify': 'identify',
+  '/v1/i': 'identify',
+  '/v1/page': 'page',
+  '/v1/p': 'page',
+  '/v1/screen': 'screen',
+  '/v1/s': 'screen',
+  '/v1/group': 'group',
+  '/v1/g': 'group',
+  '/v1/alias': 'alias',
+  '/v1/a': 'alias',
+};
+
+/**
+ * Load shedding on /v1 is a 429 with Retry-After, not a 503: Segment's and RudderStack's SDKs both wait
+ * on a 429, while RudderStack's gives up on a 503 after ~1.6 s (and then crashes its host app).
+ * Nothing of the request was kept, as with the 503 it replaces, so the retry is safe.
+ */
+function slowDown(err: unknown): never {
+  if (isSoluteError(err) && err.status === 503 && err.retryAfter !== undefined) {
+    throw new SoluteError('SOL_ERR_INGEST_SLOW_DOWN', [err.message], { retryAfter: err.retryAfter, cause: err });
+  }
+  throw err;
+}
+
+/** The browser SDK's own metrics: answered, never stored, no key needed. */
+export const SEGMENT_METRICS_ROUTE = '/v1/m';
+
+export const SEGMENT_BODY_TYPES = ['application/json', 'text/plain', 'application/x-www-form-urlencoded'];
+
+export function segmentRoutes(
+  app: FastifyInstance,
+  deps: { acceptBatch: AcceptBatch; keys: KeyResolver; metrics: Metrics; bodyLimitBytes: number },
+): void {
+  app.register(async (v1) => {
+    const parseJson = v1.getDefaultJsonParser('error', 'error');
+    v1.removeAllContentTypeParsers();
+    v1.addContentTypeParser(SEGMENT_BODY_TYPES, decodingJsonParser(deps.bodyLimitBytes, parseJson));
+
+    const auth = segmentWriteKeyHooks(deps.keys);
+    for (const [url, routeType] of Object.entries(SEGMENT_ROUTES)) {
+      const opts = { routeType };
+      v1.post(url, { onRequest: auth.onRequest, preHandler: auth.preHandler }, async (req, reply) => {
+        const result = await deps.acceptBatch(req.apiKey!.project, req.body, opts).catch(slowDown);
+        deps.metrics.accepted.inc(result.processed);
+        deps.metrics.duplicates.inc(result.duplicates);
+        deps.metrics.rejected.inc(result.failed);
+        // 200 even when no event was valid (Segment does so; a 4xx makes RudderStack's SDK crash its
+        // host app): the per-event body says what failed.
+        return reply.code(200).send(result);
+      });
+    }
+    v1.post(SEGMENT_METRICS_ROUTE, async (_req, reply) => reply.code(200).send({ success: true }));
+  });
+}

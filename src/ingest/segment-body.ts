@@ -1,0 +1,82 @@
+// The /v1 (Segment-compatible) routes: turns what Segment's and RudderStack's SDKs send into the
+// shape the shared ack path takes ({batch, sentAt} with complete events), so /v1 and /api/events run
+// the same checks, dedupe, durable append and store. Only the differences from /api/events live here.
+import { randomUUID } from 'node:crypto';
+import { SoluteError } from '../errors.js';
+import { isIsoDateTime } from './check/check-event.js';
+import type { AnyEventType } from './check/event.schema.js';
+
+export interface SegmentRouteOptions {
+  /** Single-event routes (/v1/track, /v1/t, ...): the body is one event and its type is this one. Null: /v1/batch. */
+  routeType: AnyEventType | null;
+}
+
+export interface NormalizedBody {
+  batch: unknown[];
+  /** The batch's sentAt, or receivedAt when the client sent none. */
+  sentAt: string;
+  /** Each event's effective sentAt (its own, else the batch's, else receivedAt); null when its own is invalid. */
+  eventSentAts: Array<string | null>;
+}
+
+type Obj = Record<string, unknown>;
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Segment's rules (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/):
+ * - /v1/batch: `batch` of any length (the 1 MiB body limit and 32 KB per event bound it); the single-event
+ *   routes take the event itself, `type` set from the route.
+ * - `sentAt` optional, per batch or per event; absent means receivedAt (so no skew correction).
+ * - the event time is `timestamp`, else `originalTimestamp`, else the event's sentAt (then it is receivedAt).
+ * - a missing `messageId` is assigned here (a UUID): such an event cannot be deduplicated.
+ * - a missing `context` is `{}`; the batch's top-level `context` and `integrations` are merged into each
+ *   event, key by key, the event's own keys winning.
+ * - `writeKey` (a credential, used for auth) is not stored.
+ * Events that are not objects are left as they are: the shared check reports them per event.
+ */
+export function normalizeSegmentBody(body: unknown, opts: SegmentRouteOptions, receivedAt: string): NormalizedBody {
+  if (!isObject(body)) throw new SoluteError('SOL_ERR_BODY_NOT_OBJECT');
+  let batch: unknown[];
+  let batchSentAt: string;
+  let context: Obj | null = null;
+  let integrations: Obj | null = null;
+  if (opts.routeType !== null) {
+    body.type = opts.routeType;
+    batch = [body];
+    batchSentAt = receivedAt;
+  } else {
+    if (!Array.isArray(body.batch)) throw new SoluteError('SOL_ERR_BATCH_MISSING');
+    batch = body.batch;
+    if (batch.length === 0) throw new SoluteError('SOL_ERR_BATCH_EMPTY');
+    if (body.sentAt == null) batchSentAt = receivedAt;
+    else if (isIsoDateTime(body.sentAt)) batchSentAt = body.sentAt;
+    else throw new SoluteError('SOL_ERR_BATCH_SENT_AT_INVALID');
+    if (isObject(body.context)) context = body.context;
+    if (isObject(body.integrations)) integrations = body.integrations;
+  }
+
+  const eventSentAts: Array<string | null> = new Array(batch.length);
+  for (let i = 0; i < batch.length; i++) {
+    const e = batch[i];
+    if (!isObject(e)) {
+      eventSentAts[i] = batchSentAt;
+      continue;
+    }
+    delete e.writeKey;
+    let sentAt: string | null = batchSentAt;
+    if (e.sentAt != null) sentAt = isIsoDateTime(e.sentAt) ? e.sentAt : null;
+    eventSentAts[i] = sentAt;
+    if (e.messageId == null) e.messageId = randomUUID();
+    if (e.timestamp == null) {
+      const t = e.originalTimestamp ?? sentAt;
+      if (t != null) e.timestamp = t;
+    }
+    if (e.context == null) e.context = context === null ? {} : { ...context };
+    else if (context !== null && isObject(e.context)) e.context = { ...context, ...e.context };
+    if (integrations !== null) {
+      if (e.integrations == null) e.integrations = { ...integrations };
+      else if (isObject(e.integrations)) e.integrations = { ...integrations, ...e.integrations };
+    }
+  }
+  return { batch, sentAt: batchSentAt, eventSentAts };
+}
