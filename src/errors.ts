@@ -8,6 +8,7 @@ export const ERRORS = {
   SOL_ERR_AUTH_INVALID_KEY: { status: 401, message: 'invalid API key: unknown or revoked' },
   SOL_ERR_AUTH_MISSING_BEARER: { status: 401, message: 'missing secret key: send Authorization: Bearer sk_...' },
   SOL_ERR_AUTH_WRONG_KEY_KIND: { status: 403, message: '%s' },
+  SOL_ERR_AUTH_ORIGIN_NOT_ALLOWED: { status: 403, message: 'origin %s may not send events for this project (see bin/solute origins)' },
   SOL_ERR_BODY_INVALID_JSON: { status: 400, message: 'request body is not valid JSON: %s' },
   SOL_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the limit of %s bytes' },
   SOL_ERR_BODY_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported Content-Type %s: send application/json' },

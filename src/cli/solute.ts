@@ -11,6 +11,9 @@ const USAGE = `usage:
   solute keys create --project NAME --secret   print a new secret key (sk_...)
   solute keys list                         list keys (prefix, project, kind, created, revoked)
   solute keys revoke PREFIX                revoke the key that PREFIX designates
+  solute origins set --project NAME ORIGIN...   only these browser origins may send for NAME
+  solute origins clear --project NAME      any origin may send for NAME again
+  solute origins list                      list projects with an allowed-origins list
 
 environment: PORT, SOLUTE_DATA_DIR (default ./data) and the rest in docs/configuration.md`;
 
@@ -73,11 +76,46 @@ function keys(argv: string[]): void {
   }
 }
 
+function origins(argv: string[]): void {
+  const [sub, ...rest] = argv;
+  const config = loadConfig(process.env);
+  const meta = new MetaStore(dataPaths(config.dataDir).meta);
+  try {
+    if (sub === 'set' || sub === 'clear') {
+      const { values, positionals } = parseArgs({ args: rest, options: { project: { type: 'string' } }, allowPositionals: true, strict: true });
+      if (!values.project || !PROJECT_NAME.test(values.project)) fail(`origins ${sub} needs --project NAME`);
+      if (sub === 'clear' && positionals.length > 0) fail('origins clear takes no origins');
+      if (sub === 'set' && positionals.length === 0) fail('origins set needs at least one ORIGIN, e.g. https://app.example.com');
+      const list = positionals.map((o) => {
+        let url: URL;
+        try {
+          url = new URL(o);
+        } catch {
+          fail(`not an origin: ${o} (e.g. https://app.example.com)`);
+        }
+        if (url.origin === 'null' || url.origin !== o.replace(/\/$/, '').toLowerCase()) fail(`not an origin: ${o} (scheme://host[:port], no path)`);
+        return url.origin;
+      });
+      meta.setAllowedOrigins(values.project, list);
+      process.stdout.write(list.length ? `project ${values.project}: only ${list.join(', ')}\n` : `project ${values.project}: any origin\n`);
+    } else if (sub === 'list') {
+      parseArgs({ args: rest, options: {}, strict: true });
+      process.stdout.write('PROJECT\tALLOWED ORIGINS\n');
+      for (const p of meta.listAllowedOrigins()) process.stdout.write(`${p.project}\t${p.origins.length ? p.origins.join(' ') : '(any)'}\n`);
+    } else {
+      fail(USAGE);
+    }
+  } finally {
+    meta.close();
+  }
+}
+
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   try {
     if (cmd === 'serve') await serve(rest);
     else if (cmd === 'keys') keys(rest);
+    else if (cmd === 'origins') origins(rest);
     else if (cmd === '--help' || cmd === '-h' || cmd === 'help') process.stdout.write(USAGE + '\n');
     else fail(USAGE);
   } catch (err) {

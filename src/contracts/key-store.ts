@@ -5,9 +5,11 @@ export interface ResolvedKey {
   project: string;
   kind: KeyKind;
   prefix: string;
+  /** Browser origins allowed to send with this project's keys; empty: any origin. */
+  allowedOrigins: readonly string[];
 }
 
-export interface KeyInfo extends ResolvedKey {
+export interface KeyInfo extends Omit<ResolvedKey, 'allowedOrigins'> {
   createdAt: string;
   revokedAt: string | null;
 }

@@ -15,15 +15,21 @@ export function writeKeyHook(keys: KeyResolver) {
     const header = req.headers['x-api-key'];
     const key = Array.isArray(header) ? header[0] : header;
     if (!key) throw new SoluteError('SOL_ERR_AUTH_MISSING_KEY');
-    req.apiKey = resolveWriteKey(keys, key);
+    req.apiKey = resolveWriteKey(keys, key, req);
   };
 }
 
-function resolveWriteKey(keys: KeyResolver, key: string): ResolvedKey {
+function resolveWriteKey(keys: KeyResolver, key: string, req: FastifyRequest): ResolvedKey {
   const resolved = keys.resolve(key);
   if (!resolved) throw new SoluteError('SOL_ERR_AUTH_INVALID_KEY');
   if (resolved.kind !== 'write') {
     throw new SoluteError('SOL_ERR_AUTH_WRONG_KEY_KIND', ['secret keys (sk_) can only read; send events with a write key (wk_)']);
+  }
+  // A project's allowed-origins list binds browsers (they send Origin and cannot forge it); a
+  // request without Origin (a server-side SDK) is not a browser's and passes.
+  const origin = req.headers.origin;
+  if (resolved.allowedOrigins.length > 0 && origin !== undefined && !resolved.allowedOrigins.includes(origin.toLowerCase())) {
+    throw new SoluteError('SOL_ERR_AUTH_ORIGIN_NOT_ALLOWED', [JSON.stringify(origin.slice(0, 200))]);
   }
   return resolved;
 }
@@ -40,13 +46,13 @@ export function segmentWriteKeyHooks(keys: KeyResolver) {
   return {
     onRequest: async function segmentHeaderAuth(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
       const key = headerOrQueryKey(req);
-      if (key !== null) req.apiKey = resolveWriteKey(keys, key);
+      if (key !== null) req.apiKey = resolveWriteKey(keys, key, req);
     },
     preHandler: async function segmentBodyAuth(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
       if (req.apiKey) return;
       const key = bodyKey(req.body);
       if (key === null) throw new SoluteError('SOL_ERR_AUTH_MISSING_KEY');
-      req.apiKey = resolveWriteKey(keys, key);
+      req.apiKey = resolveWriteKey(keys, key, req);
     },
   };
 }

@@ -21,6 +21,8 @@ export class MetaStore implements KeyResolver {
   private dataVersion = -1;
   private timer: NodeJS.Timeout | null = null;
   private readonly byHash: Database.Statement<[Buffer], KeyRow>;
+  private readonly originsOf: Database.Statement<[string], { allowed_origins: string }>;
+  private origins = new Map<string, readonly string[]>();
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -36,7 +38,12 @@ export class MetaStore implements KeyResolver {
       created_at TEXT NOT NULL,
       revoked_at TEXT
     ) WITHOUT ROWID`);
+    this.db.exec(`CREATE TABLE IF NOT EXISTS projects (
+      name TEXT PRIMARY KEY,
+      allowed_origins TEXT NOT NULL DEFAULT '[]'   -- JSON array of origins; empty: any origin
+    ) WITHOUT ROWID`);
     this.byHash = this.db.prepare('SELECT * FROM api_keys WHERE hash = ?');
+    this.originsOf = this.db.prepare('SELECT allowed_origins FROM projects WHERE name = ?');
   }
 
   /** Reloads the key cache whenever another process (the CLI) has committed a change. */
@@ -55,6 +62,11 @@ export class MetaStore implements KeyResolver {
       next.set(row.hash.toString('hex'), row);
     }
     this.cache = next;
+    const origins = new Map<string, readonly string[]>();
+    for (const row of this.db.prepare('SELECT name, allowed_origins FROM projects').all() as Array<{ name: string; allowed_origins: string }>) {
+      origins.set(row.name, JSON.parse(row.allowed_origins) as string[]);
+    }
+    this.origins = origins;
   }
 
   resolve(key: string): ResolvedKey | null {
@@ -69,7 +81,29 @@ export class MetaStore implements KeyResolver {
       row = fresh;
     }
     if (!sameHash(row.hash, hash)) return null;
-    return { project: row.project, kind: row.kind, prefix: row.prefix };
+    return { project: row.project, kind: row.kind, prefix: row.prefix, allowedOrigins: this.allowedOrigins(row.project) };
+  }
+
+  private allowedOrigins(project: string): readonly string[] {
+    let list = this.origins.get(project);
+    if (list === undefined) {
+      const row = this.originsOf.get(project);
+      list = row ? (JSON.parse(row.allowed_origins) as string[]) : [];
+      this.origins.set(project, list);
+    }
+    return list;
+  }
+
+  /** Sets the browser origins allowed to send for a project; an empty list allows any. */
+  setAllowedOrigins(project: string, origins: readonly string[]): void {
+    this.db
+      .prepare('INSERT INTO projects (name, allowed_origins) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET allowed_origins = excluded.allowed_origins')
+      .run(project, JSON.stringify(origins));
+  }
+
+  listAllowedOrigins(): Array<{ project: string; origins: string[] }> {
+    const rows = this.db.prepare('SELECT name, allowed_origins FROM projects ORDER BY name').all() as Array<{ name: string; allowed_origins: string }>;
+    return rows.map((r) => ({ project: r.name, origins: JSON.parse(r.allowed_origins) as string[] }));
   }
 
   createKey(project: string, kind: KeyKind): string {
