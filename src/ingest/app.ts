@@ -10,7 +10,7 @@ import type { AcceptBatch } from './accept-batch.js';
 import { installErrorHandlers } from './error-handler.js';
 import { SoluteError } from '../errors.js';
 import { eventsRoute } from './routes/events.route.js';
-import { SEGMENT_METRICS_ROUTE, SEGMENT_ROUTES, segmentRoutes } from './routes/segment.route.js';
+import { SEGMENT_METRICS_ROUTE, SEGMENT_ROUTES, segmentRoutes, slowDown } from './routes/segment.route.js';
 import { healthRoutes, type Readiness } from './routes/health.route.js';
 import { queryEventsRoute } from '../query/events.route.js';
 
@@ -77,8 +77,13 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     sweep.unref();
     app.server.once('close', () => clearInterval(sweep));
   });
-  app.addHook('onRequest', async () => {
-    if (closing) throw new SoluteError('SOL_ERR_NOT_READY', [], { retryAfter: config.retryAfterSeconds });
+  app.addHook('onRequest', async (req) => {
+    if (!closing) return;
+    const notReady = new SoluteError('SOL_ERR_NOT_READY', [], { retryAfter: config.retryAfterSeconds });
+    // A restart must not make RudderStack's SDK give up (it does on 503): /v1 gets its 429.
+    const url = req.routeOptions.url;
+    if (url !== undefined && Object.hasOwn(SEGMENT_ROUTES, url)) slowDown(notReady);
+    throw notReady;
   });
   app.addHook('onSend', async (_req, reply) => {
     if (closing) reply.header('connection', 'close');

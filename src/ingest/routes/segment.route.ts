@@ -33,7 +33,7 @@ export const SEGMENT_ROUTES: Readonly<Record<string, AnyEventType | null>> = {
  * on a 429, while RudderStack's gives up on a 503 after ~1.6 s (and then crashes its host app).
  * Nothing of the request was kept, as with the 503 it replaces, so the retry is safe.
  */
-function slowDown(err: unknown): never {
+export function slowDown(err: unknown): never {
   if (isSoluteError(err) && err.status === 503 && err.retryAfter !== undefined) {
     throw new SoluteError('SOL_ERR_INGEST_SLOW_DOWN', [err.message], { retryAfter: err.retryAfter, cause: err });
   }
