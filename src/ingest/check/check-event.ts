@@ -51,18 +51,37 @@ function check(value: unknown, validate: typeof validateEvent, types: readonly s
   return null;
 }
 
+/** Scratch stacks for tooDeep, reused across calls: the walk runs per event on the ack path. */
+const walkNodes: object[] = [];
+const walkDepths: number[] = [];
+
 /** The top-level field under which the event nests deeper than MAX_EVENT_DEPTH, or null. Iterative: no recursion. */
 function tooDeep(event: Record<string, unknown>): string | null {
-  const stack: Array<[object, number, string]> = [];
   for (const key in event) {
-    const v = event[key];
-    if (typeof v === 'object' && v !== null) stack.push([v, 2, key]);
-  }
-  while (stack.length > 0) {
-    const [node, depth, field] = stack.pop()!;
-    if (depth > MAX_EVENT_DEPTH) return field;
-    const children = Array.isArray(node) ? node : Object.values(node);
-    for (const c of children) if (typeof c === 'object' && c !== null) stack.push([c, depth + 1, field]);
+    const top = event[key];
+    if (typeof top !== 'object' || top === null) continue;
+    walkNodes.push(top);
+    walkDepths.push(2);
+    while (walkNodes.length > 0) {
+      const node = walkNodes.pop() as Record<string, unknown> | unknown[];
+      const depth = walkDepths.pop() as number;
+      if (depth > MAX_EVENT_DEPTH) {
+        walkNodes.length = 0;
+        walkDepths.length = 0;
+        return key;
+      }
+      if (Array.isArray(node)) {
+        for (let i = 0; i < node.length; i++) {
+          const c = node[i];
+          if (typeof c === 'object' && c !== null) (walkNodes.push(c), walkDepths.push(depth + 1));
+        }
+      } else {
+        for (const k in node) {
+          const c = node[k];
+          if (typeof c === 'object' && c !== null) (walkNodes.push(c), walkDepths.push(depth + 1));
+        }
+      }
+    }
   }
   return null;
 }
