@@ -116,6 +116,11 @@ export async function postEvents(url: string, key: string | undefined, body: unk
   const h: Record<string, string> = { 'content-type': 'application/json', ...headers };
   if (key !== undefined) h['x-api-key'] = key;
   const r = await fetch(`${url}/api/events`, { method: 'POST', headers: h, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return readAnswer(r);
+}
+
+/** Status, headers and body of a response; the body parsed as JSON when it is JSON, else text. */
+export async function readAnswer(r: Response): Promise<Answer> {
   const text = await r.text();
   let parsed: unknown = text;
   try {

@@ -1,5 +1,5 @@
 // Helpers for the Segment-compatible /v1 routes' tests: raw requests, as the SDKs send them.
-import type { Answer } from './solute.js';
+import { readAnswer, type Answer } from './solute.js';
 
 export const basic = (key: string, colon = true) => 'Basic ' + Buffer.from(colon ? `${key}:` : key).toString('base64');
 
@@ -7,13 +7,5 @@ export const basic = (key: string, colon = true) => 'Basic ' + Buffer.from(colon
 export async function postV1(url: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
   const h: Record<string, string> = { 'content-type': 'application/json', ...headers };
   const payload = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
-  const r = await fetch(url + path, { method: 'POST', headers: h, body: payload });
-  const text = await r.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // left as text
-  }
-  return { status: r.status, headers: r.headers, body: parsed };
+  return readAnswer(await fetch(url + path, { method: 'POST', headers: h, body: payload }));
 }
