@@ -272,6 +272,12 @@ describe.skipIf(!HAVE_CHROMIUM && !process.env.SOLUTE_CI)('analytics.js (@segmen
     // analytics.js, so nothing but that unload flush can deliver the events.
     if (how === 'navigate') await page.goto(`${site.url}/elsewhere`);
     else await page.close({ runBeforeUnload: true });
+    // The browser outlives the tab: closing the whole context at once could cancel the keepalive
+    // request before it left (seen on a loaded machine). Give it until the proxy has seen it.
+    const sentBy = Date.now() + 10_000;
+    while (!proxy.hits.slice(firstHit).some((h) => h.method === 'POST' && h.path === '/v1/b') && Date.now() < sentBy) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
     await context.close();
 
     await pollStored(userId, 3, 15_000);
