@@ -43,6 +43,14 @@ export const ConfigSchema = Type.Object(
     keyRefreshMs: Type.Integer({ minimum: 50, default: 1000 }),
     /** Hard deadline for graceful shutdown (ms). */
     shutdownTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+    /** Time a client has to send its request headers (ms); slower clients get 408 and are disconnected. */
+    headersTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+    /** Time a client has to send a whole request, headers and body (ms); 1 MiB at 1 Mbit/s takes ~8 s. */
+    requestTimeoutMs: Type.Integer({ minimum: 100, default: 30_000 }),
+    /** A connection silent this long is closed (ms); keep-alive sockets between requests included. */
+    idleTimeoutMs: Type.Integer({ minimum: 100, default: 60_000 }),
+    /** Open connections at most; more are refused at once, so slow or idle clients cannot exhaust the server. */
+    maxConnections: Type.Integer({ minimum: 1, default: 1024 }),
     /** Seconds advertised in Retry-After on 503. */
     retryAfterSeconds: Type.Integer({ minimum: 1, default: 5 }),
   },
@@ -70,6 +78,10 @@ const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
   keyRefreshMs: 'SOLUTE_KEY_REFRESH_MS',
   shutdownTimeoutMs: 'SOLUTE_SHUTDOWN_TIMEOUT_MS',
   retryAfterSeconds: 'SOLUTE_RETRY_AFTER_SECONDS',
+  headersTimeoutMs: 'SOLUTE_HEADERS_TIMEOUT_MS',
+  requestTimeoutMs: 'SOLUTE_REQUEST_TIMEOUT_MS',
+  idleTimeoutMs: 'SOLUTE_IDLE_TIMEOUT_MS',
+  maxConnections: 'SOLUTE_MAX_CONNECTIONS',
 };
 export const CONFIG_ENV_VARS: Readonly<Record<string, string>> = ENV;
 

@@ -52,9 +52,19 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     bodyLimit: config.bodyLimitBytes,
     requestIdHeader: false,
     return503OnClosing: false, // answered below, in our error format with Retry-After
+    // Slow clients (slowloris): headers and whole requests have deadlines, checked every second at
+    // most (Node's default check interval is 30 s), and silent sockets are closed.
+    http: {
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(config.headersTimeoutMs / 2)),
+    },
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.idleTimeoutMs,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false } },
   });
+  app.server.maxConnections = config.maxConnections; // past it, new connections are closed at once
   installErrorHandlers(app, config.bodyLimitBytes);
   // The API takes application/json only: without this, Fastify's built-in text/plain parser hands
   // the route a string, answered as a misleading 400 "body must be a JSON object" instead of 415.
