@@ -51,6 +51,9 @@ export const ConfigSchema = Type.Object(
     idleTimeoutMs: Type.Integer({ minimum: 100, default: 60_000 }),
     /** Open connections at most; more are refused at once, so slow or idle clients cannot exhaust the server. */
     maxConnections: Type.Integer({ minimum: 1, default: 1024 }),
+    /** Request bodies held at once on the ingest routes (bytes, by Content-Length); past it 503. Memory
+     * for them is ~3x this (raw, string, parsed). */
+    maxBytesInFlight: Type.Integer({ minimum: 1024, default: 128 * MiB }),
     /** Seconds advertised in Retry-After on 503. */
     retryAfterSeconds: Type.Integer({ minimum: 1, default: 5 }),
   },
@@ -82,6 +85,7 @@ const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
   requestTimeoutMs: 'SOLUTE_REQUEST_TIMEOUT_MS',
   idleTimeoutMs: 'SOLUTE_IDLE_TIMEOUT_MS',
   maxConnections: 'SOLUTE_MAX_CONNECTIONS',
+  maxBytesInFlight: 'SOLUTE_MAX_BYTES_IN_FLIGHT',
 };
 export const CONFIG_ENV_VARS: Readonly<Record<string, string>> = ENV;
 

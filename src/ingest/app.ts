@@ -8,6 +8,7 @@ import type { EventStore } from '../contracts/event-store.js';
 import type { Metrics } from '../metrics.js';
 import type { AcceptBatch } from './accept-batch.js';
 import { installErrorHandlers } from './error-handler.js';
+import { inFlightLimit } from './hooks/in-flight.hook.js';
 import { SoluteError } from '../errors.js';
 import { eventsRoute } from './routes/events.route.js';
 import { SEGMENT_METRICS_ROUTE, SEGMENT_ROUTES, segmentRoutes, slowDown } from './routes/segment.route.js';
@@ -98,6 +99,24 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   app.addHook('onSend', async (_req, reply) => {
     if (closing) reply.header('connection', 'close');
   });
+
+  const inFlight = inFlightLimit({
+    maxBytes: config.maxBytesInFlight,
+    bodyLimit: config.bodyLimitBytes,
+    retryAfter: config.retryAfterSeconds,
+    isIngest: (req) => INGEST_ROUTES.has(req.routeOptions.url ?? ''),
+  });
+  app.addHook('onRequest', async (req) => {
+    try {
+      await inFlight.onRequest(req);
+    } catch (err) {
+      // /v1 sheds load with 429, which the SDKs wait on.
+      if (Object.hasOwn(SEGMENT_ROUTES, req.routeOptions.url ?? '')) slowDown(err);
+      throw err;
+    }
+  });
+  app.addHook('onResponse', inFlight.onResponse);
+  app.addHook('onRequestAbort', inFlight.onRequestAbort);
 
   app.register(cors, {
     // Registered at the root, so its onRequest hook runs before the routes' auth hooks (a refusal carries the headers too).
