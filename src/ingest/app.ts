@@ -11,7 +11,7 @@ import { installErrorHandlers } from './error-handler.js';
 import { inFlightLimit } from './hooks/in-flight.hook.js';
 import { SoluteError } from '../errors.js';
 import { eventsRoute } from './routes/events.route.js';
-import { SEGMENT_METRICS_ROUTE, SEGMENT_ROUTES, segmentRoutes, slowDown } from './routes/segment.route.js';
+import { SEGMENT_METRICS_ROUTE, SEGMENT_ROUTES, segmentRoutes } from './routes/segment.route.js';
 import { healthRoutes, type Readiness } from './routes/health.route.js';
 import { queryEventsRoute } from '../query/events.route.js';
 
@@ -88,13 +88,9 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     sweep.unref();
     app.server.once('close', () => clearInterval(sweep));
   });
-  app.addHook('onRequest', async (req) => {
-    if (!closing) return;
-    const notReady = new SoluteError('SOL_ERR_NOT_READY', [], { retryAfter: config.retryAfterSeconds });
-    // A restart must not make RudderStack's SDK give up (it does on 503): /v1 gets its 429.
-    const url = req.routeOptions.url;
-    if (url !== undefined && Object.hasOwn(SEGMENT_ROUTES, url)) slowDown(notReady);
-    throw notReady;
+  app.addHook('onRequest', async () => {
+    // /v1 answers this as 429 (segment.route.ts), so a restart does not make RudderStack's SDK give up.
+    if (closing) throw new SoluteError('SOL_ERR_NOT_READY', [], { retryAfter: config.retryAfterSeconds });
   });
   app.addHook('onSend', async (_req, reply) => {
     if (closing) reply.header('connection', 'close');
@@ -106,15 +102,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     retryAfter: config.retryAfterSeconds,
     isIngest: (req) => INGEST_ROUTES.has(req.routeOptions.url ?? ''),
   });
-  app.addHook('onRequest', async (req) => {
-    try {
-      await inFlight.onRequest(req);
-    } catch (err) {
-      // /v1 sheds load with 429, which the SDKs wait on.
-      if (Object.hasOwn(SEGMENT_ROUTES, req.routeOptions.url ?? '')) slowDown(err);
-      throw err;
-    }
-  });
+  app.addHook('onRequest', inFlight.onRequest);
   app.addHook('onResponse', inFlight.onResponse);
   app.addHook('onRequestAbort', inFlight.onRequestAbort);
 

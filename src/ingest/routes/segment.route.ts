@@ -33,11 +33,11 @@ export const SEGMENT_ROUTES: Readonly<Record<string, AnyEventType | null>> = {
  * on a 429, while RudderStack's gives up on a 503 after ~1.6 s (and then crashes its host app).
  * Nothing of the request was kept, as with the 503 it replaces, so the retry is safe.
  */
-export function slowDown(err: unknown): never {
+function asSlowDown(err: unknown): unknown {
   if (isSoluteError(err) && err.status === 503 && err.retryAfter !== undefined) {
-    throw new SoluteError('SOL_ERR_INGEST_SLOW_DOWN', [err.message], { retryAfter: err.retryAfter, cause: err });
+    return new SoluteError('SOL_ERR_INGEST_SLOW_DOWN', [err.message], { retryAfter: err.retryAfter, cause: err });
   }
-  throw err;
+  return err;
 }
 
 /** The browser SDK's own metrics: answered, never stored, no key needed. */
@@ -54,11 +54,18 @@ export function segmentRoutes(
     v1.removeAllContentTypeParsers();
     v1.addContentTypeParser(SEGMENT_BODY_TYPES, decodingJsonParser(deps.bodyLimitBytes, parseJson));
 
+    // Every error of these routes passes here, whichever hook threw it (shutdown, bytes in flight)
+    // or the ack path (backlog, dedupe, disk): one place turns load shedding into 429.
+    const parent = v1.errorHandler;
+    v1.setErrorHandler(function segmentErrorHandler(err, req, reply) {
+      return parent.call(this, asSlowDown(err) as typeof err, req, reply);
+    });
+
     const auth = segmentWriteKeyHooks(deps.keys);
     for (const [url, routeType] of Object.entries(SEGMENT_ROUTES)) {
       const opts = { routeType };
       v1.post(url, { onRequest: auth.onRequest, preHandler: auth.preHandler }, async (req, reply) => {
-        const result = await deps.acceptBatch(req.apiKey!.project, req.body, opts).catch(slowDown);
+        const result = await deps.acceptBatch(req.apiKey!.project, req.body, opts);
         deps.metrics.accepted.inc(result.processed);
         deps.metrics.duplicates.inc(result.duplicates);
         deps.metrics.rejected.inc(result.failed);
