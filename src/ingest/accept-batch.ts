@@ -63,8 +63,8 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
     let sentAt: string;
     /** /v1 only: each event's own sentAt (null: invalid); absent on /api/events, where sentAt is per batch. */
     let eventSentAts: Array<string | null> | null = null;
-    let receivedMs: number;
-    let receivedAt: string;
+    const receivedMs = now();
+    const receivedAt = new Date(receivedMs).toISOString();
     if (segment === undefined) {
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SoluteError('SOL_ERR_BODY_NOT_OBJECT');
       const b = body as { batch?: unknown; sentAt?: unknown };
@@ -74,11 +74,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       if (batch.length > config.maxBatchEvents) throw new SoluteError('SOL_ERR_BATCH_TOO_LARGE', [batch.length, config.maxBatchEvents]);
       if (!isIsoDateTime(b.sentAt)) throw new SoluteError('SOL_ERR_BATCH_SENT_AT_INVALID');
       sentAt = b.sentAt;
-      receivedMs = now();
-      receivedAt = new Date(receivedMs).toISOString();
     } else {
-      receivedMs = now();
-      receivedAt = new Date(receivedMs).toISOString();
       const n = normalizeSegmentBody(body, segment, receivedAt);
       batch = n.batch;
       sentAt = n.sentAt;
@@ -95,9 +91,11 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
     // per event) minus exactly what Solute adds: sentAt and receivedAt (the same for every event),
     // originalTimestamp, and the corrected timestamp in place of the original one.
     let eventSentAt = sentAt;
-    let batchAdded = ',"sentAt":' + JSON.stringify(sentAt) + ',"receivedAt":' + JSON.stringify(receivedAt);
-    let batchAddedChars = batchAdded.length;
-    let batchAddedBytes = Buffer.byteLength(batchAdded);
+    const addedFor = (at: string) => {
+      const text = ',"sentAt":' + JSON.stringify(at) + ',"receivedAt":' + JSON.stringify(receivedAt);
+      return { chars: text.length, bytes: Buffer.byteLength(text) };
+    };
+    let batchAdded = addedFor(sentAt);
 
     const errors: EventError[] = [];
     /** Each accepted event's log line from its `"t"` on; the line's start needs its sequence number. */
@@ -117,9 +115,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
         if (own !== eventSentAt) {
           eventSentAt = own;
           skew = receivedMs - Date.parse(own);
-          batchAdded = ',"sentAt":' + JSON.stringify(own) + ',"receivedAt":' + JSON.stringify(receivedAt);
-          batchAddedChars = batchAdded.length;
-          batchAddedBytes = Buffer.byteLength(batchAdded);
+          batchAdded = addedFor(own);
         }
       }
       const problem = check(event);
@@ -137,8 +133,8 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       event.sentAt = eventSentAt;
       event.receivedAt = receivedAt;
       let json = JSON.stringify(event);
-      const addedChars = batchAddedChars + ORIGINAL_TIMESTAMP_KEY_BYTES + corrected.length;
-      const addedBytes = batchAddedBytes + ORIGINAL_TIMESTAMP_KEY_BYTES + corrected.length;
+      const addedChars = batchAdded.chars + ORIGINAL_TIMESTAMP_KEY_BYTES + corrected.length;
+      const addedBytes = batchAdded.bytes + ORIGINAL_TIMESTAMP_KEY_BYTES + corrected.length;
       // A UTF-16 code unit is at most 3 bytes of UTF-8: only events that may be near the limit are measured.
       const sentBound = sentJson !== null ? sentJson.length * 3 : (json.length - addedChars) * 3;
       if (sentBound > maxEventBytes) {
