@@ -6,6 +6,8 @@ export interface DataPaths {
   store: string;
   log: string;
   dedupe: string;
+  /** The running server's admin socket (bin/solute talks to it). */
+  adminSocket: string;
 }
 
 export function dataPaths(dataDir: string): DataPaths {
@@ -14,5 +16,6 @@ export function dataPaths(dataDir: string): DataPaths {
     store: path.join(dataDir, 'store', 'events.duckdb'),
     log: path.join(dataDir, 'log'),
     dedupe: path.join(dataDir, 'dedupe'),
+    adminSocket: path.join(path.resolve(dataDir), 'admin.sock'),
   };
 }

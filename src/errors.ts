@@ -25,6 +25,7 @@ export const ERRORS = {
   SOL_ERR_QUERY_INVALID_PARAM: { status: 400, message: '%s' },
   SOL_ERR_BAD_REQUEST: { status: 400, message: '%s' },
   SOL_ERR_ROUTE_NOT_FOUND: { status: 404, message: 'no route %s' },
+  SOL_ERR_NOT_FOUND: { status: 404, message: '%s' },
   SOL_ERR_LOG_UNAVAILABLE: { status: 503, message: 'events cannot be made durable right now (disk write failed); retry later' },
   SOL_ERR_BACKLOG_FULL: { status: 503, message: 'processing backlog is full; retry later' },
   SOL_ERR_DEDUPE_FULL: { status: 503, message: 'dedupe index is at its configured capacity; retry later or raise SOLUTE_DEDUPE_MAX_KEYS' },

@@ -10,8 +10,11 @@ import { createAcceptBatch } from './ingest/accept-batch.js';
 import { DedupeIndex } from './dedupe/dedupe-index.js';
 import { SegmentLog, recoverSegments } from './log/segment.log.js';
 import { Processor } from './process/processor.js';
+import type { EventStep } from './process/pipeline.js';
 import { DuckDbStore } from './store/duckdb/duckdb.store.js';
 import { MetaStore } from './store/sqlite/meta.store.js';
+import { startAdminServer, type AdminOps } from './admin/admin.server.js';
+import type { EventStore, ReplayResult } from './contracts/event-store.js';
 
 export interface RunningSolute {
   url: string;
@@ -23,7 +26,17 @@ export interface RunningSolute {
 
 export { dataPaths };
 
-export async function startSolute(config: Config, logger: Logger = pino({ level: config.logLevel })): Promise<RunningSolute> {
+/** The per-event processing steps, in order. */
+function eventSteps(_config: Config): EventStep[] {
+  return [];
+}
+
+export interface StartOptions {
+  /** Replaces the per-event steps (tests use it to make a step fail, as a bug would). */
+  eventSteps?: EventStep[];
+}
+
+export async function startSolute(config: Config, logger: Logger = pino({ level: config.logLevel }), opts: StartOptions = {}): Promise<RunningSolute> {
   if (config.role !== 'all') {
     throw new Error(`SOLUTE_ROLE=${config.role} needs a shared log (SOLUTE_LOG); the embedded default runs ingest and processor together`);
   }
@@ -55,6 +68,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     store,
     persistKeys: dedupe.persist.bind(dedupe),
     logger,
+    steps: opts.eventSteps ?? eventSteps(config),
     onLoaded: (_seg, result, seconds) => {
       metrics.stored.inc(result.stored);
       metrics.deadLetters.inc(result.deadLettered);
@@ -85,6 +99,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     keys: meta,
     metrics,
     store,
+    profiles: store,
     acceptBatch: createAcceptBatch(config, { log, dedupe, backlog }),
     readiness: () => ({
       accepting,
@@ -95,6 +110,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     }),
   });
   const url = await app.listen({ port: config.port, host: config.host });
+  const admin = await startAdminServer(paths.adminSocket, adminOps(store, processor), logger);
   logger.info({ url, dataDir: config.dataDir, dedupeKeys: dedupe.stats().occupied }, 'solute listening');
 
   let closing: Promise<void> | null = null;
@@ -105,6 +121,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
       const left = () => Math.max(0, deadline - Date.now());
       clearInterval(expireTimer);
       // 1. Stop accepting and finish in-flight requests (each waits for its fsync).
+      await admin?.close();
       await app.close();
       logger.debug('shutdown: http closed');
       // 2. Flush the log and hand its open segment to the processor.
@@ -121,6 +138,41 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     })());
 
   return { url, logger, drained: () => processor.drained(), close };
+}
+
+/** Dead-letter operations over the store and the processor (the admin socket, and the CLI when no server runs). */
+function adminOps(store: EventStore, processor: Processor): AdminOps {
+  return {
+    deadLetters: (filter) => store.deadLetters(filter),
+    async replay({ ids, project }): Promise<ReplayResult> {
+      const total: ReplayResult = { stored: 0, failed: 0, missing: 0 };
+      const add = (r: ReplayResult) => ((total.stored += r.stored), (total.failed += r.failed), (total.missing += r.missing));
+      if (ids !== undefined) {
+        for (let i = 0; i < ids.length; i += 1000) {
+          const page = ids.slice(i, i + 1000);
+          const found = await store.deadLetters({ ids: page, project, limit: page.length });
+          add(await processor.replay(found));
+          total.missing += page.length - found.length;
+        }
+        return total;
+      }
+      let after = 0;
+      for (;;) {
+        const page = await store.deadLetters({ project, limit: 1000, afterId: after });
+        if (page.length === 0) return total;
+        add(await processor.replay(page));
+        after = page.at(-1)!.id;
+      }
+    },
+  };
+}
+
+/** The store and the processor without HTTP or log: bin/solute dead-letters when no server runs. */
+export async function openOffline(config: Config, logger: Logger): Promise<AdminOps & { close(): Promise<void> }> {
+  const paths = dataPaths(config.dataDir);
+  const store = await DuckDbStore.open(paths.store, { memoryLimit: config.storeMemoryLimit, threads: config.storeThreads, checkpointThreshold: config.storeCheckpointThreshold });
+  const processor = new Processor({ store, persistKeys: async () => undefined, logger, steps: eventSteps(config) });
+  return { ...adminOps(store, processor), close: () => store.close() };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -14,6 +14,10 @@ const USAGE = `usage:
   solute origins set --project NAME ORIGIN...   only these browser origins may send for NAME
   solute origins clear --project NAME      any origin may send for NAME again
   solute origins list                      list projects with an allowed-origins list
+  solute dead-letters list [--project NAME] [--limit N] [--after ID] [--json]
+                                           events the processor could not store, with step and reason
+  solute dead-letters replay (--id ID... | --all) [--project NAME]
+                                           run them through processing again (after fixing the cause)
 
 environment: PORT, SOLUTE_DATA_DIR (default ./data) and the rest in docs/configuration.md`;
 
@@ -110,12 +114,74 @@ function origins(argv: string[]): void {
   }
 }
 
+/**
+ * Dead letters live in the store, which one process may open: through the running server's admin
+ * socket when it runs, else by opening the store here.
+ */
+async function deadLetters(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  const config = loadConfig(process.env);
+  const { adminRequest } = await import('../admin/admin.server.js');
+  const socket = dataPaths(config.dataDir).adminSocket;
+  const offline = async <T>(fn: (ops: Awaited<ReturnType<typeof import('../main.js').openOffline>>) => Promise<T>): Promise<T> => {
+    const { openOffline } = await import('../main.js');
+    const { pino } = await import('pino');
+    const ops = await openOffline(config, pino({ level: 'warn' }, pino.destination(2))).catch((err: Error) => {
+      if (/lock/i.test(err.message)) fail(`the store is in use by a running server whose admin socket ${socket} does not answer`, 1);
+      throw err;
+    });
+    try {
+      return await fn(ops);
+    } finally {
+      await ops.close();
+    }
+  };
+  if (sub === 'list') {
+    const { values } = parseArgs({
+      args: rest,
+      options: { project: { type: 'string' }, limit: { type: 'string', default: '100' }, after: { type: 'string' }, json: { type: 'boolean' } },
+      strict: true,
+    });
+    const limit = Number(values.limit);
+    const after = values.after === undefined ? undefined : Number(values.after);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) fail('--limit must be an integer from 1 to 10000');
+    if (after !== undefined && (!Number.isInteger(after) || after < 0)) fail('--after must be a dead-letter id');
+    const qs = new URLSearchParams({ limit: String(limit), ...(values.project ? { project: values.project } : {}), ...(after !== undefined ? { after: String(after) } : {}) });
+    const answer = await adminRequest(socket, 'GET', `/dead-letters?${qs}`);
+    if (answer && answer.status !== 200) fail(`server: ${answer.body?.message ?? answer.status}`, 1);
+    const rows = answer ? (answer.body.deadLetters as Array<Record<string, unknown>>) : await offline((ops) => ops.deadLetters({ project: values.project, limit, afterId: after }));
+    if (values.json) {
+      process.stdout.write(JSON.stringify(rows) + '\n');
+      return;
+    }
+    process.stdout.write('ID\tPROJECT\tSEGMENT:LINE\tSTEP\tATTEMPTS\tCREATED\tREASON\n');
+    for (const d of rows) {
+      const reason = String(d.reason).replace(/\s+/g, ' ').slice(0, 200);
+      process.stdout.write(`${d.id}\t${d.project ?? '-'}\t${d.segment}:${d.index}\t${d.step}\t${d.attempts}\t${d.createdAt}\t${reason}\n`);
+    }
+  } else if (sub === 'replay') {
+    const { values } = parseArgs({ args: rest, options: { id: { type: 'string', multiple: true }, all: { type: 'boolean' }, project: { type: 'string' } }, strict: true });
+    const ids = values.id?.flatMap((v) => v.split(',')).map(Number);
+    if ((ids === undefined) === !values.all) fail('dead-letters replay needs --id ID (repeatable) or --all');
+    if (ids && ids.some((id) => !Number.isInteger(id) || id < 1)) fail('--id takes dead-letter ids as `dead-letters list` shows them');
+    const body = ids ? { ids, project: values.project } : { all: true, project: values.project };
+    const answer = await adminRequest(socket, 'POST', '/dead-letters/replay', body);
+    if (answer && answer.status !== 200) fail(`server: ${answer.body?.message ?? answer.status}`, 1);
+    const r = answer ? (answer.body as { stored: number; failed: number; missing: number }) : await offline((ops) => ops.replay({ ids, project: values.project }));
+    process.stdout.write(`stored ${r.stored}, failed again ${r.failed}, not found ${r.missing}\n`);
+    if (r.failed > 0) process.exitCode = 1;
+  } else {
+    fail(USAGE);
+  }
+}
+
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   try {
     if (cmd === 'serve') await serve(rest);
     else if (cmd === 'keys') keys(rest);
     else if (cmd === 'origins') origins(rest);
+    else if (cmd === 'dead-letters') await deadLetters(rest);
     else if (cmd === '--help' || cmd === '-h' || cmd === 'help') process.stdout.write(USAGE + '\n');
     else fail(USAGE);
   } catch (err) {

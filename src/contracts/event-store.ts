@@ -1,5 +1,6 @@
-// The store port: where events become queryable.
-import type { ClosedSegment } from './event-log.js';
+// The store port: where events become queryable, with the profiles and groups made from them.
+import type { LogLine } from './event-log.js';
+import type { GroupChanges, GroupState, IdentityChanges, IdentityState } from './profiles.js';
 
 export interface EventFilter {
   type?: string;
@@ -26,13 +27,87 @@ export interface LoadResult {
   deadLettered: number;
 }
 
+/** A log line after the per-event steps, with where it came from. */
+export interface ProcessedLine {
+  /** Line number in its segment, from 0. */
+  index: number;
+  /** The line as the log holds it (what a dead letter keeps, and what a replay starts from). */
+  raw: string;
+  line: LogLine;
+}
+
+export interface DeadLetterInput {
+  segment: number;
+  index: number;
+  project: string | null;
+  /** The step that failed: parse, enrich, identity, groups, store. */
+  step: string;
+  reason: string;
+  raw: string;
+}
+
+export interface DeadLetter extends DeadLetterInput {
+  id: number;
+  createdAt: string;
+  attempts: number;
+}
+
+/** What a step decided, and the events it could not handle (they become dead letters). */
+export interface StepOutcome<T> {
+  changes: T;
+  failed: Array<{ line: LogLine; reason: string }>;
+}
+
+/** A step that needs stored state: the store loads what `ids` names and applies what `resolve` returns, in one transaction. */
+export interface StatefulStep<S, C> {
+  ids(lines: readonly LogLine[]): string[];
+  resolve(lines: readonly LogLine[], state: S): StepOutcome<C>;
+}
+
+export interface BatchSteps {
+  identity: StatefulStep<IdentityState, IdentityChanges>;
+  groups: StatefulStep<GroupState, GroupChanges>;
+}
+
+export interface StoreBatch {
+  /** The segment the lines come from: committed once; a segment already committed is a no-op. */
+  segment: number;
+  lines: ProcessedLine[];
+  /** Lines that failed an earlier step. */
+  deadLetters: DeadLetterInput[];
+}
+
+export interface DeadLetterFilter {
+  project?: string;
+  ids?: number[];
+  limit: number;
+  /** Only ids above this one (paging). */
+  afterId?: number;
+}
+
+export interface ReplayResult {
+  /** Dead letters stored now (and removed from the table). */
+  stored: number;
+  /** Dead letters that failed again (kept, with the new reason and one more attempt). */
+  failed: number;
+  /** Ids asked for that were not (or no longer) dead letters. */
+  missing: number;
+}
+
 export interface EventStore {
   /** The highest segment id committed, 0 when none. */
   lastSegmentId(): Promise<number>;
   /** The highest sequence number stored, 0 when none. */
   maxSeq(): Promise<number>;
-  /** Stores every line of a segment, once: a segment already committed is a no-op. */
-  loadSegment(segment: Pick<ClosedSegment, 'id' | 'file'>): Promise<LoadResult>;
+  /** Stores a segment's lines, the identity and group changes they make, and its dead letters, in one transaction, once. */
+  commitBatch(batch: StoreBatch, steps: BatchSteps): Promise<LoadResult>;
+  /** Dead letters, oldest first. */
+  deadLetters(filter: DeadLetterFilter): Promise<DeadLetter[]>;
+  /**
+   * Stores replayed dead letters: each line's dead letter (by id) is removed in the same
+   * transaction as the line is stored; `failed` lines keep theirs with the new reason.
+   */
+  commitReplay(lines: Array<ProcessedLine & { deadLetterId: number }>, failed: Array<{ deadLetterId: number; step: string; reason: string }>, steps: BatchSteps): Promise<ReplayResult>;
   queryEvents(project: string, filter: EventFilter): Promise<EventPage>;
   countEvents(): Promise<number>;
   close(): Promise<void>;

@@ -14,6 +14,8 @@ import { eventsRoute } from './routes/events.route.js';
 import { SEGMENT_METRICS_ROUTE, SEGMENT_ROUTES, segmentRoutes } from './routes/segment.route.js';
 import { healthRoutes, type Readiness } from './routes/health.route.js';
 import { queryEventsRoute } from '../query/events.route.js';
+import { profileRoutes } from '../query/profiles.route.js';
+import type { ProfileReader } from '../contracts/profiles.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -24,6 +26,8 @@ export interface AppDeps {
   acceptBatch?: AcceptBatch;
   /** Absent in an ingest-only process. */
   store?: Pick<EventStore, 'queryEvents'>;
+  /** Profiles and groups; absent in an ingest-only process. */
+  profiles?: ProfileReader;
 }
 
 const INGEST_ROUTES = new Set(['/api/events', ...Object.keys(SEGMENT_ROUTES)]);
@@ -121,5 +125,6 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     segmentRoutes(app, { acceptBatch: deps.acceptBatch, keys: deps.keys, metrics: deps.metrics, bodyLimitBytes: config.bodyLimitBytes });
   }
   if (deps.store) queryEventsRoute(app, { store: deps.store, keys: deps.keys });
+  if (deps.profiles) profileRoutes(app, { profiles: deps.profiles, keys: deps.keys });
   return app;
 }

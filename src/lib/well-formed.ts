@@ -7,7 +7,8 @@ export function wellFormed(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(wellFormed);
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k.toWellFormed()] = wellFormed(x);
+    // defineProperty, not assignment: a `__proto__` key stays a plain key instead of replacing out's prototype.
+    for (const [k, x] of Object.entries(v)) Object.defineProperty(out, k.toWellFormed(), { value: wellFormed(x), enumerable: true, writable: true, configurable: true });
     return out;
   }
   return v;

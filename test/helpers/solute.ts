@@ -6,7 +6,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../src/config.js';
-import { startSolute, type RunningSolute } from '../../src/main.js';
+import { startSolute, type RunningSolute, type StartOptions } from '../../src/main.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const BIN = path.join(ROOT, 'bin', 'solute');
@@ -30,11 +30,11 @@ export interface TestServer {
 }
 
 /** Starts Solute in this process on a free port, with a fresh data dir and a write + secret key. */
-export async function startTestServer(overrides: Partial<Config> = {}, dataDir = tempDir()): Promise<TestServer> {
+export async function startTestServer(overrides: Partial<Config> = {}, dataDir = tempDir(), opts: StartOptions = {}): Promise<TestServer> {
   const writeKey = cli(dataDir, 'keys', 'create', '--project', 'test');
   const secretKey = cli(dataDir, 'keys', 'create', '--project', 'test', '--secret');
   const config = loadConfig({}, { dataDir, port: 0, host: '127.0.0.1', segmentMaxAgeMs: 50, ...overrides });
-  const solute = await startSolute(config, pino({ level: process.env.SOLUTE_TEST_LOG ?? 'silent' }));
+  const solute = await startSolute(config, pino({ level: process.env.SOLUTE_TEST_LOG ?? 'silent' }), opts);
   return { url: solute.url, dataDir, writeKey, secretKey, solute, close: () => solute.close() };
 }
 

@@ -54,12 +54,12 @@ describe('processing', () => {
 
     const store = await DuckDbStore.open(dataPaths(dataDir).store, { memoryLimit: '256MB', threads: 1 });
     try {
-      const dead = await store.deadLetters();
+      const dead = await store.deadLetters({ limit: 100 });
       expect(dead).toHaveLength(2);
-      const byLine = new Map(dead.map((d) => [d.line, d]));
-      expect(byLine.get(1)).toMatchObject({ segment: 1, step: 'store', raw: '{"p":"test","s":2,"t":1,"e":{"type":"tr' });
+      const byLine = new Map(dead.map((d) => [d.index, d]));
+      expect(byLine.get(1)).toMatchObject({ segment: 1, step: 'parse', raw: '{"p":"test","s":2,"t":1,"e":{"type":"tr' });
       expect(String(byLine.get(1)!.reason)).toMatch(/JSON/i);
-      expect(byLine.get(3)).toMatchObject({ segment: 1, step: 'store', raw: '{"p":"test","s":4,"t":1,"e":{}}' });
+      expect(byLine.get(3)).toMatchObject({ segment: 1, step: 'parse', raw: '{"p":"test","s":4,"t":1,"e":{}}' });
       expect(String(byLine.get(3)!.reason)).toMatch(/malformed log line/);
       expect(fs.readdirSync(logDir).filter((f) => f.endsWith('.ndjson'))).toEqual([]);
     } finally {

@@ -1,42 +1,32 @@
-// The embedded queryable store: DuckDB, a columnar engine that bulk-loads a closed NDJSON log
-// segment in one statement (read_ndjson) and answers analytical queries over millions of rows
-// in milliseconds. One process may write it, so keys and other CLI-written metadata live in SQLite.
+// The embedded queryable store: DuckDB, a columnar engine that bulk-loads a batch of processed
+// events in one statement (read_ndjson over a staged file) and answers analytical queries over
+// millions of rows in milliseconds. One process may write it, so keys and other CLI-written
+// metadata live in SQLite.
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { wellFormed } from '../../lib/well-formed.js';
-import type { LogLine } from '../../contracts/event-log.js';
-import type { EventFilter, EventPage, EventStore, LoadResult } from '../../contracts/event-store.js';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
-  project VARCHAR NOT NULL,
-  seq BIGINT NOT NULL,
-  ts BIGINT NOT NULL,           -- corrected timestamp, epoch ms
-  type VARCHAR NOT NULL,
-  event VARCHAR,
-  user_id VARCHAR,
-  anonymous_id VARCHAR,
-  message_id VARCHAR NOT NULL,
-  body JSON NOT NULL            -- the event as sent plus receivedAt, originalTimestamp, sentAt, timestamp
-);
-CREATE TABLE IF NOT EXISTS segments (
-  id BIGINT PRIMARY KEY,
-  events BIGINT NOT NULL,
-  dead_letters BIGINT NOT NULL,
-  loaded_at TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dead_letters (
-  segment BIGINT NOT NULL,
-  line INTEGER NOT NULL,
-  step VARCHAR NOT NULL,
-  reason VARCHAR NOT NULL,
-  raw VARCHAR NOT NULL,
-  created_at TIMESTAMP NOT NULL
-);`;
+import type {
+  BatchSteps,
+  DeadLetter,
+  DeadLetterFilter,
+  DeadLetterInput,
+  EventFilter,
+  EventPage,
+  EventStore,
+  LoadResult,
+  ProcessedLine,
+  ReplayResult,
+} from '../../contracts/event-store.js';
+import { migrate } from './duckdb.schema.js';
+import { applyStatefulSteps } from './duckdb.state.js';
+import { readGroup, readProfile, searchProfiles } from './duckdb.profiles.js';
+import type { Group, Profile, ProfileReader, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
 
 // The log line's fields in the order of the events table's columns (see contracts/event-log.ts LogLine).
 const COLUMNS = `{p:'VARCHAR', s:'BIGINT', t:'BIGINT', y:'VARCHAR', n:'VARCHAR', u:'VARCHAR', a:'VARCHAR', m:'VARCHAR', e:'JSON'}`;
+/** uhash/ahash: DuckDB's hash() of the ids, NULL without an id (hash(NULL) is a number). */
+const HASHES = (u: string, a: string) => `CASE WHEN ${u} IS NULL THEN NULL ELSE hash(${u}) END, CASE WHEN ${a} IS NULL THEN NULL ELSE hash(${a}) END`;
+const SELECT_COLUMNS = `SELECT p, s, t, y, n, u, a, m, e, ${HASHES('u', 'a')}`;
 
 export interface DuckDbStoreOptions {
   memoryLimit: string;
@@ -44,13 +34,14 @@ export interface DuckDbStoreOptions {
   checkpointThreshold?: string;
 }
 
-export class DuckDbStore implements EventStore {
+export class DuckDbStore implements EventStore, ProfileReader {
   private closing: Promise<void> | null = null;
 
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly writer: DuckDBConnection,
     private readonly reader: DuckDBConnection,
+    private readonly stageDir: string,
   ) {}
 
   static async open(file: string, opts: DuckDbStoreOptions): Promise<DuckDbStore> {
@@ -61,9 +52,12 @@ export class DuckDbStore implements EventStore {
       checkpoint_threshold: opts.checkpointThreshold ?? '256MB',
     });
     const writer = await instance.connect();
-    await writer.run(SCHEMA);
+    await migrate(writer);
     const reader = await instance.connect();
-    return new DuckDbStore(instance, writer, reader);
+    const stageDir = path.join(path.dirname(file), 'stage');
+    await fs.rm(stageDir, { recursive: true, force: true });
+    await fs.mkdir(stageDir, { recursive: true });
+    return new DuckDbStore(instance, writer, reader, stageDir);
   }
 
   async lastSegmentId(): Promise<number> {
@@ -78,65 +72,136 @@ export class DuckDbStore implements EventStore {
     return this.scalar('SELECT count(*)::DOUBLE FROM events');
   }
 
-  async loadSegment(segment: { id: number; file: string }): Promise<LoadResult> {
+  async commitBatch(batch: { segment: number; lines: ProcessedLine[]; deadLetters: DeadLetterInput[] }, steps: BatchSteps): Promise<LoadResult> {
     const w = this.writer;
-    const done = await w.runAndReadAll('SELECT events::DOUBLE, dead_letters::DOUBLE FROM segments WHERE id = $1', [segment.id]);
+    const done = await w.runAndReadAll('SELECT 1 FROM segments WHERE id = $1', [batch.segment]);
     if (done.currentRowCount > 0) return { stored: 0, deadLettered: 0 }; // committed before a crash
-    await w.run('BEGIN TRANSACTION');
+    return this.retryLineByLine((bulk) =>
+      this.transaction(async () => {
+        const { keep, dead } = await applyStatefulSteps(w, batch.segment, batch.lines, steps);
+        const stored = await this.insertEvents(batch.segment, keep, dead, bulk);
+        const deadLetters = [...batch.deadLetters, ...dead];
+        await this.insertDeadLetters(deadLetters);
+        await w.run('INSERT INTO segments VALUES ($1, $2, $3, now())', [batch.segment, stored, deadLetters.length]);
+        return { stored, deadLettered: deadLetters.length };
+      }),
+    );
+  }
+
+  private async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    await this.writer.run('BEGIN TRANSACTION');
     try {
-      const result = await this.loadBulk(segment).catch(async () => {
-        // Some line does not load: roll back the bulk attempt and store line by line,
-        // sending each line that fails to the dead-letter table with its reason.
-        await w.run('ROLLBACK');
-        await w.run('BEGIN TRANSACTION');
-        return this.loadLineByLine(segment);
-      });
-      await w.run('INSERT INTO segments VALUES ($1, $2, $3, now())', [segment.id, result.stored, result.deadLettered]);
-      await w.run('COMMIT');
+      const result = await fn();
+      await this.writer.run('COMMIT');
       return result;
     } catch (err) {
-      await w.run('ROLLBACK').catch(() => undefined);
+      await this.writer.run('ROLLBACK').catch(() => undefined);
       throw err;
     }
   }
 
-  private async loadBulk(segment: { id: number; file: string }): Promise<LoadResult> {
-    const src = `read_ndjson(${sqlString(segment.file)}, columns=${COLUMNS}, format='newline_delimited')`;
-    const r = await this.writer.run(`INSERT INTO events SELECT p, s, t, y, n, u, a, m, e FROM ${src}`);
-    return { stored: Number(r.rowsChanged), deadLettered: 0 };
+  /** A failed bulk load aborts DuckDB's transaction (it has no savepoints): the whole commit is redone line by line. */
+  private async retryLineByLine<T>(commit: (bulk: boolean) => Promise<T>): Promise<T> {
+    try {
+      return await commit(true);
+    } catch (err) {
+      if (!(err instanceof BulkLoadFailed)) throw err;
+      return commit(false);
+    }
   }
 
-  private async loadLineByLine(segment: { id: number; file: string }): Promise<LoadResult> {
-    const text = await fs.readFile(segment.file, 'utf8');
-    const lines = text.split('\n');
-    if (lines.at(-1) === '') lines.pop();
+  async commitReplay(
+    lines: Array<ProcessedLine & { deadLetterId: number }>,
+    failed: Array<{ deadLetterId: number; step: string; reason: string }>,
+    steps: BatchSteps,
+  ): Promise<ReplayResult> {
+    const w = this.writer;
+    return this.retryLineByLine((bulk) => this.transaction(async () => {
+      const wanted = [...lines.map((l) => l.deadLetterId), ...failed.map((f) => f.deadLetterId)];
+      const present = new Set(
+        (await w.runAndReadAll(`SELECT id::DOUBLE FROM dead_letters WHERE id IN (${wanted.map(Number).join(',') || 'NULL'})`)).getRowsJS().map((r) => Number(r[0])),
+      );
+      const live = lines.filter((l) => present.has(l.deadLetterId));
+      const again = failed.filter((f) => present.has(f.deadLetterId));
+      const { keep, dead } = await applyStatefulSteps(w, -1, live, steps);
+      const dead2: DeadLetterInput[] = [];
+      const stored = await this.insertEvents(-1, keep, dead2, bulk);
+      const byLine = new Map(live.map((l) => [l as ProcessedLine, l.deadLetterId]));
+      for (const d of dead) {
+        const pl = live.find((l) => l.raw === d.raw && l.index === d.index);
+        if (pl) again.push({ deadLetterId: pl.deadLetterId, step: d.step, reason: d.reason });
+      }
+      for (const d of dead2) {
+        const pl = keep.find((l) => l.raw === d.raw && l.index === d.index);
+        if (pl) again.push({ deadLetterId: byLine.get(pl)!, step: d.step, reason: d.reason });
+      }
+      const againIds = new Set(again.map((a) => a.deadLetterId));
+      const storedIds = live.map((l) => l.deadLetterId).filter((id) => !againIds.has(id));
+      if (storedIds.length > 0) await w.run(`DELETE FROM dead_letters WHERE id IN (${storedIds.join(',')})`);
+      for (const a of again) {
+        await w.run('UPDATE dead_letters SET step = $1, reason = $2, attempts = attempts + 1 WHERE id = $3', [a.step, a.reason, a.deadLetterId]);
+      }
+      return { stored, failed: again.length, missing: wanted.length - present.size };
+    }));
+  }
+
+  /**
+   * Inserts the lines as events: one read_ndjson over a staged file (the fast path), or, when that
+   * fails, line by line, each line that cannot be stored going to `dead` with step 'store'.
+   */
+  private async insertEvents(segment: number, lines: ProcessedLine[], dead: DeadLetterInput[], bulk: boolean): Promise<number> {
+    if (lines.length === 0) return 0;
+    if (!bulk) return this.insertLineByLine(segment, lines, dead);
+    const w = this.writer;
+    const file = path.join(this.stageDir, `${segment < 0 ? 'replay' : segment}.ndjson`);
+    let text = '';
+    for (const pl of lines) text += JSON.stringify(pl.line) + '\n';
+    await fs.writeFile(file, text);
+    try {
+      const src = `read_ndjson(${sqlString(file)}, columns=${COLUMNS}, format='newline_delimited')`;
+      const r = await w.run(`INSERT INTO events ${SELECT_COLUMNS} FROM ${src}`);
+      return Number(r.rowsChanged);
+    } catch (err) {
+      throw new BulkLoadFailed(err);
+    } finally {
+      await fs.rm(file, { force: true });
+    }
+  }
+
+  private async insertLineByLine(segment: number, lines: ProcessedLine[], dead: DeadLetterInput[]): Promise<number> {
     const row = 'SELECT $1::VARCHAR, $2::BIGINT, $3::BIGINT, $4::VARCHAR, $5::VARCHAR, $6::VARCHAR, $7::VARCHAR, $8::VARCHAR, $9::JSON';
-    const insert = await this.writer.prepare(`INSERT INTO events ${row}`);
+    const insert = await this.writer.prepare(`INSERT INTO events SELECT *, ${HASHES('col6', 'col7')} FROM (${row}) AS r(col1, col2, col3, col4, col5, col6, col7, col8, col9)`);
     const probe = await this.reader.prepare(row);
     let stored = 0;
-    let dead = 0;
-    for (let i = 0; i < lines.length; i++) {
-      let values: Array<string | number | null>;
+    for (const pl of lines) {
+      const l = pl.line;
+      const values = [l.p, l.s, l.t, l.y, l.n, l.u, l.a, l.m, JSON.stringify(l.e)];
       try {
-        // DuckDB refuses lone UTF-16 surrogates (e.g. an emoji cut in half by a client), which JSON
-        // and JavaScript allow: such strings are stored with U+FFFD in their place, not dropped.
-        const l = wellFormed(JSON.parse(lines[i])) as LogLine;
-        const missing = malformed(l);
-        if (missing) throw new Error(`malformed log line: ${missing}`);
-        values = [l.p, l.s, l.t, l.y, l.n, l.u, l.a, l.m, JSON.stringify(l.e)];
         // A failed statement aborts DuckDB's transaction, so each line is tried first outside it.
         probe.bind(values);
         await probe.run();
       } catch (err) {
-        await this.writer.run('INSERT INTO dead_letters VALUES ($1, $2, $3, $4, $5, now())', [segment.id, i, 'store', (err as Error).message, lines[i]]);
-        dead++;
+        dead.push({ segment, index: pl.index, project: l.p, step: 'store', reason: (err as Error).message, raw: pl.raw });
         continue;
       }
       insert.bind(values);
       await insert.run();
       stored++;
     }
-    return { stored, deadLettered: dead };
+    return stored;
+  }
+
+  private async insertDeadLetters(dead: DeadLetterInput[]): Promise<void> {
+    for (const d of dead) {
+      await this.writer.run('INSERT INTO dead_letters (segment, line, project, step, reason, raw, created_at) VALUES ($1, $2, $3, $4, $5, $6, now())', [
+        d.segment,
+        d.index,
+        d.project,
+        d.step,
+        d.reason,
+        d.raw,
+      ]);
+    }
   }
 
   async queryEvents(project: string, f: EventFilter): Promise<EventPage> {
@@ -173,11 +238,30 @@ export class DuckDbStore implements EventStore {
     };
   }
 
-  async deadLetters(limit = 100): Promise<Array<Record<string, unknown>>> {
+  async deadLetters(filter: DeadLetterFilter): Promise<DeadLetter[]> {
+    const where: string[] = [];
+    const params: Record<string, string | number> = {};
+    if (filter.ids !== undefined) where.push(`id IN (${filter.ids.map((id) => Math.floor(Number(id))).join(',') || 'NULL'})`);
+    if (filter.project !== undefined) (where.push('project = $project'), (params.project = filter.project));
+    if (filter.afterId !== undefined) (where.push('id > $after'), (params.after = filter.afterId));
     const r = await this.reader.runAndReadAll(
-      `SELECT segment::DOUBLE AS segment, line, step, reason, raw, created_at::VARCHAR AS created_at FROM dead_letters ORDER BY created_at DESC LIMIT ${Math.floor(limit)}`,
+      `SELECT id::DOUBLE AS id, segment::DOUBLE AS segment, line AS "index", project, step, reason, raw, created_at::VARCHAR AS "createdAt", attempts
+       FROM dead_letters ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id LIMIT ${Math.max(1, Math.floor(filter.limit))}`,
+      params,
     );
-    return r.getRowObjectsJS() as Array<Record<string, unknown>>;
+    return r.getRowObjectsJS() as unknown as DeadLetter[];
+  }
+
+  profile(project: string, id: string, recent: number): Promise<Profile | null> {
+    return readProfile(this.reader, project, id, recent);
+  }
+
+  profiles(project: string, search: ProfileSearch): Promise<{ profiles: ProfileSummary[]; next: string | null }> {
+    return searchProfiles(this.reader, project, search);
+  }
+
+  group(project: string, groupId: string, members: { limit: number; after?: string }): Promise<Group | null> {
+    return readGroup(this.reader, project, groupId, members);
   }
 
   /** Idempotent; a second call waits for the first. */
@@ -197,13 +281,10 @@ export class DuckDbStore implements EventStore {
   }
 }
 
-/** What makes a parsed line unfit for the events table's NOT NULL columns, or null. */
-function malformed(l: LogLine): string | null {
-  if (typeof l !== 'object' || l === null) return 'not an object';
-  if (typeof l.p !== 'string' || typeof l.y !== 'string' || typeof l.m !== 'string') return 'p, y and m must be strings';
-  if (!Number.isSafeInteger(l.s) || !Number.isSafeInteger(l.t)) return 's and t must be integers';
-  if (typeof l.e !== 'object' || l.e === null) return 'e must be an object';
-  return null;
+class BulkLoadFailed extends Error {
+  constructor(cause: unknown) {
+    super('bulk load failed', { cause });
+  }
 }
 
 function sqlString(s: string): string {

@@ -1,0 +1,102 @@
+// Profiles and groups: the state the identity and group steps read and change, and what the query
+// API reads back. Adapters store it; the pure steps in process/steps decide every change.
+
+/** Traits with, per trait, the corrected timestamp (epoch ms) of the event that set it. */
+export interface TraitSet {
+  traits: Record<string, unknown>;
+  traitTs: Record<string, number>;
+}
+
+/** One person: every id linked to it points at `profile` in the identity table. */
+export interface ProfileRow extends TraitSet {
+  /** The profile's key; never shown to clients. */
+  profile: string;
+  /** The identified userId (the first one an `identify` claimed for it), or null while anonymous. */
+  userId: string | null;
+}
+
+/** What the identity step needs to see: the links and profiles of the ids its events name. */
+export interface IdentityState {
+  /** id (userId or anonymousId) → profile key, for every id asked for that is known. */
+  links: Map<string, string>;
+  profiles: Map<string, ProfileRow>;
+}
+
+export interface IdentityWarning {
+  messageId: string;
+  kind: 'merge_refused';
+  detail: string;
+}
+
+/** What the identity step decided for one batch of one project, applied in the store's transaction. */
+export interface IdentityChanges {
+  /** Profiles to write whole (replacing the stored row). */
+  profiles: ProfileRow[];
+  /** Profiles merged into another and gone. */
+  deleted: string[];
+  /** In order: every id that pointed at `from` now points at `to`. */
+  repoints: Array<{ from: string; to: string }>;
+  /** Ids seen for the first time, with their profile (after the repoints). */
+  links: Array<{ id: string; profile: string }>;
+  warnings: IdentityWarning[];
+}
+
+export interface GroupRow extends TraitSet {
+  groupId: string;
+}
+
+export interface GroupState {
+  groups: Map<string, GroupRow>;
+}
+
+export interface GroupChanges {
+  groups: GroupRow[];
+  /** Memberships seen in the batch; the store keeps the earliest `since` of each pair. */
+  members: Array<{ groupId: string; member: string; since: number }>;
+}
+
+/**
+ * The read side: a profile as the API returns it. Its events are those whose userId is one of `ids`,
+ * and those without a userId whose anonymousId is (whenever the link was made).
+ */
+export interface Profile {
+  userId: string | null;
+  traits: Record<string, unknown>;
+  /** Every linked userId and anonymousId, sorted. */
+  ids: string[];
+  /** Corrected timestamps (epoch ms) of the first and last event; null without events. */
+  firstSeen: number | null;
+  lastSeen: number | null;
+  eventCount: number;
+  recentEvents: Array<Record<string, unknown>>;
+}
+
+export interface ProfileSummary {
+  userId: string | null;
+  traits: Record<string, unknown>;
+  ids: string[];
+}
+
+export interface ProfileSearch {
+  /** Trait equality: the trait's JSON value rendered as text equals `value`. */
+  trait?: { key: string; value: string };
+  limit: number;
+  /** The last profile key of the previous page. */
+  after?: string;
+}
+
+export interface Group {
+  groupId: string;
+  traits: Record<string, unknown>;
+  memberCount: number;
+  /** A page of members (userId, else anonymousId), in id order; `since`: the first group call's corrected timestamp. */
+  members: Array<{ id: string; since: number }>;
+  nextMember: string | null;
+}
+
+export interface ProfileReader {
+  /** The profile of a userId or any linked anonymousId; null when the id is unknown. */
+  profile(project: string, id: string, recent: number): Promise<Profile | null>;
+  profiles(project: string, search: ProfileSearch): Promise<{ profiles: ProfileSummary[]; next: string | null }>;
+  group(project: string, groupId: string, members: { limit: number; after?: string }): Promise<Group | null>;
+}

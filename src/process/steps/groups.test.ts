@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import type { LogLine } from '../../contracts/event-log.js';
+import { groupIds, resolveGroups } from './groups.js';
+
+let seq = 0;
+function group(groupId: unknown, f: { u?: string; a?: string; t: number; traits?: Record<string, unknown> }): LogLine {
+  seq++;
+  return { p: 'p', s: seq, t: f.t, y: 'group', n: null, u: f.u ?? null, a: f.a ?? null, m: `g${seq}`, e: { type: 'group', groupId, traits: f.traits } };
+}
+
+describe('group step', () => {
+  it('creates a group with its traits and records each member once, with the earliest time', () => {
+    const out = resolveGroups(
+      [group('acme', { u: 'u1', t: 20, traits: { plan: 'pro' } }), group('acme', { u: 'u1', t: 10 }), group('acme', { a: 'anon', t: 30, traits: { plan: 'team', size: 5 } })],
+      { groups: new Map() },
+    );
+    expect(out.failed).toEqual([]);
+    expect(out.changes.groups).toEqual([{ groupId: 'acme', traits: { plan: 'team', size: 5 }, traitTs: { plan: 30, size: 30 } }]);
+    expect(out.changes.members.sort((a, b) => a.member.localeCompare(b.member))).toEqual([
+      { groupId: 'acme', member: 'anon', since: 30 },
+      { groupId: 'acme', member: 'u1', since: 10 },
+    ]);
+  });
+
+  it('merges into stored traits, an older event not overwriting a newer trait', () => {
+    const stored = { groupId: 'acme', traits: { plan: 'enterprise' }, traitTs: { plan: 100 } };
+    const out = resolveGroups([group('acme', { u: 'u1', t: 50, traits: { plan: 'free', region: 'eu' } })], { groups: new Map([['acme', stored]]) });
+    expect(out.changes.groups[0].traits).toEqual({ plan: 'enterprise', region: 'eu' });
+  });
+
+  it('names the groups a batch needs, and skips other types', () => {
+    expect(groupIds([group('a', { u: 'u', t: 1 }), { ...group('b', { u: 'u', t: 1 }), y: 'track' }])).toEqual(['a']);
+  });
+
+  it('reports a group event without groupId as failed, the rest goes on', () => {
+    const bad = group(42, { u: 'u1', t: 1 });
+    const out = resolveGroups([bad, group('ok', { u: 'u1', t: 2 })], { groups: new Map() });
+    expect(out.failed).toEqual([{ line: bad, reason: 'group without groupId' }]);
+    expect(out.changes.groups.map((g) => g.groupId)).toEqual(['ok']);
+  });
+});

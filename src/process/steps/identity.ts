@@ -1,0 +1,115 @@
+// The identity step: `identify` and `alias` events of one project, in log order, against the current
+// links and profiles of the ids they name. Pure: it returns the changes; the store applies them in
+// the same transaction as the events.
+//
+// Rules (docs/api.md, "Profiles"):
+// - identify with userId U: U's profile is identified as U (if it had no userId yet); traits merged.
+// - identify with U and anonymousId A: A's profile is merged into U's.
+// - identify with only A: traits go to A's (anonymous) profile.
+// - alias previousId P → userId U: P's profile is merged into U's. alias identifies nobody.
+// - A merge that would join two profiles identified as different userIds is refused (PostHog's rule)
+//   and recorded as a warning; the event is still stored, and its traits go to U's profile.
+// - Traits: per trait, the latest corrected timestamp wins, whatever the arrival order.
+import type { LogLine } from '../../contracts/event-log.js';
+import type { IdentityChanges, IdentityState, ProfileRow } from '../../contracts/profiles.js';
+import type { StepOutcome } from '../../contracts/event-store.js';
+import { applyTraits, bag, mergeTraits, ownCopy } from './traits.js';
+
+export const IDENTITY_TYPES = new Set(['identify', 'alias']);
+
+/** The ids a batch's identity events name (the state the step needs). */
+export function identityIds(lines: readonly LogLine[]): string[] {
+  const ids = new Set<string>();
+  for (const l of lines) {
+    if (!IDENTITY_TYPES.has(l.y)) continue;
+    if (l.u !== null) ids.add(l.u);
+    if (l.a !== null) ids.add(l.a);
+    const prev = l.e.previousId;
+    if (l.y === 'alias' && typeof prev === 'string') ids.add(prev);
+  }
+  return [...ids];
+}
+
+export function resolveIdentity(lines: readonly LogLine[], state: IdentityState): StepOutcome<IdentityChanges> {
+  const links = new Map(state.links);
+  const profiles = new Map<string, ProfileRow>();
+  for (const [k, p] of state.profiles) profiles.set(k, { ...p, traits: ownCopy(p.traits), traitTs: ownCopy(p.traitTs) });
+  const changed = new Set<string>();
+  const deleted = new Set<string>();
+  const newLinks = new Map<string, string>();
+  const out: IdentityChanges = { profiles: [], deleted: [], repoints: [], links: [], warnings: [] };
+  const failed: StepOutcome<IdentityChanges>['failed'] = [];
+
+  const profileOf = (id: string, identified: boolean): ProfileRow => {
+    let key = links.get(id);
+    if (key === undefined) {
+      // A new id starts its own profile, keyed by the id (no profile can hold that key yet: the
+      // key is only ever the first id of a profile, and that id stays linked forever).
+      key = id;
+      links.set(id, key);
+      newLinks.set(id, key);
+      profiles.set(key, { profile: key, userId: null, traits: bag(), traitTs: bag() });
+      changed.add(key);
+    }
+    const p = profiles.get(key);
+    if (p === undefined) throw new Error(`identity state has a link to profile ${key} without the profile`);
+    if (identified && p.userId === null) {
+      p.userId = id;
+      changed.add(key);
+    }
+    return p;
+  };
+
+  /** Merges b's profile into a's; null when refused. */
+  const merge = (a: ProfileRow, b: ProfileRow, messageId: string): ProfileRow | null => {
+    if (a === b) return a;
+    if (a.userId !== null && b.userId !== null && a.userId !== b.userId) {
+      out.warnings.push({
+        messageId,
+        kind: 'merge_refused',
+        detail: `would merge the profiles of two different identified users (${a.userId} and ${b.userId})`,
+      });
+      return null;
+    }
+    // The identified one survives, so its key (and the links to it) stay put.
+    const [into, from] = a.userId === null && b.userId !== null ? [b, a] : [a, b];
+    mergeTraits(into, from);
+    for (const [id, key] of links) if (key === from.profile) links.set(id, into.profile);
+    for (const [id, key] of newLinks) if (key === from.profile) newLinks.set(id, into.profile);
+    profiles.delete(from.profile);
+    changed.delete(from.profile);
+    if (state.profiles.has(from.profile)) deleted.add(from.profile); // a stored row; one made in this batch was never written
+    out.repoints.push({ from: from.profile, to: into.profile });
+    changed.add(into.profile);
+    return into;
+  };
+
+  for (const line of lines) {
+    if (!IDENTITY_TYPES.has(line.y)) continue;
+    try {
+      if (line.y === 'identify') {
+        let target: ProfileRow;
+        if (line.u !== null) {
+          target = profileOf(line.u, true);
+          if (line.a !== null) target = merge(target, profileOf(line.a, false), line.m) ?? target;
+        } else if (line.a !== null) {
+          target = profileOf(line.a, false);
+        } else {
+          throw new Error('identify without userId or anonymousId');
+        }
+        if (applyTraits(target, line.e.traits, line.t)) changed.add(target.profile);
+      } else {
+        const prev = line.e.previousId;
+        if (line.u === null || typeof prev !== 'string') throw new Error('alias without userId and previousId');
+        merge(profileOf(line.u, false), profileOf(prev, false), line.m);
+      }
+    } catch (err) {
+      failed.push({ line, reason: (err as Error).message });
+    }
+  }
+
+  out.profiles = [...changed].map((k) => profiles.get(k)!).filter(Boolean);
+  out.deleted = [...deleted];
+  out.links = [...newLinks].map(([id, profile]) => ({ id, profile }));
+  return { changes: out, failed };
+}

@@ -1,0 +1,107 @@
+// Profile and group reads on DuckDB's reader connection. A profile's events are found through the
+// integer hashes of its ids (uhash/ahash: 8-byte integers scan far faster than strings), then checked
+// against the ids themselves, so a hash collision can never add a stranger's event.
+import { LIST, VARCHAR, listValue, type DuckDBConnection } from '@duckdb/node-api';
+import type { Group, Profile, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
+
+const IDS = { ids: LIST(VARCHAR) };
+
+/** Events of a profile: its userIds, or no userId and one of its anonymousIds. */
+const PROFILE_EVENTS = `project = $project AND (
+  (uhash IN (SELECT hash(unnest($ids))) AND user_id IN (SELECT unnest($ids)))
+  OR (user_id IS NULL AND ahash IN (SELECT hash(unnest($ids))) AND anonymous_id IN (SELECT unnest($ids))))`;
+
+export async function readProfile(db: DuckDBConnection, project: string, id: string, recent: number): Promise<Profile | null> {
+  const link = await db.runAndReadAll('SELECT profile FROM identities WHERE project = $project AND id = $id LIMIT 1', { project, id });
+  let ids = [id];
+  let userId: string | null = null;
+  let traits: Record<string, unknown> = {};
+  if (link.currentRowCount > 0) {
+    const profile = String(link.getRowsJS()[0][0]);
+    const all = await db.runAndReadAll('SELECT id FROM identities WHERE project = $project AND profile = $profile ORDER BY id', { project, profile });
+    ids = all.getRowsJS().map((r) => String(r[0]));
+    const row = await db.runAndReadAll('SELECT user_id, traits::VARCHAR FROM profiles WHERE project = $project AND profile = $profile', { project, profile });
+    if (row.currentRowCount > 0) {
+      const [u, t] = row.getRowsJS()[0] as [string | null, string];
+      userId = u;
+      traits = JSON.parse(t) as Record<string, unknown>;
+    }
+  }
+  const stats = await db.runAndReadAll(`SELECT count(*)::DOUBLE, min(ts)::DOUBLE, max(ts)::DOUBLE FROM events WHERE ${PROFILE_EVENTS}`, { project, ids: listValue(ids) }, IDS);
+  const [count, first, last] = stats.getRowsJS()[0] as [number, number | null, number | null];
+  if (link.currentRowCount === 0 && count === 0) return null;
+  const events = await db.runAndReadAll(
+    `SELECT body::VARCHAR FROM events WHERE ${PROFILE_EVENTS} ORDER BY ts DESC, seq DESC LIMIT ${Math.floor(recent)}`,
+    { project, ids: listValue(ids) },
+    IDS,
+  );
+  return {
+    userId,
+    traits,
+    ids,
+    firstSeen: first,
+    lastSeen: last,
+    eventCount: count,
+    recentEvents: events.getRowsJS().map((r) => JSON.parse(String(r[0])) as Record<string, unknown>),
+  };
+}
+
+/** A JSON path for one trait key: `$."key"`; keys holding `"` or `\` are refused by the route. */
+function traitPath(key: string): string {
+  return `$."${key}"`;
+}
+
+export async function searchProfiles(db: DuckDBConnection, project: string, s: ProfileSearch): Promise<{ profiles: ProfileSummary[]; next: string | null }> {
+  const where = ['project = $project'];
+  const params: Record<string, string> = { project };
+  if (s.trait) {
+    // The trait's value as text: strings as themselves, numbers and booleans as their JSON.
+    where.push('json_extract_string(traits, $path) = $value');
+    params.path = traitPath(s.trait.key);
+    params.value = s.trait.value;
+  }
+  if (s.after !== undefined) (where.push('profile > $after'), (params.after = s.after));
+  const rows = await db.runAndReadAll(
+    `SELECT profile, user_id, traits::VARCHAR FROM profiles WHERE ${where.join(' AND ')} ORDER BY profile LIMIT ${Math.floor(s.limit) + 1}`,
+    params,
+  );
+  const found = rows.getRowsJS() as Array<[string, string | null, string]>;
+  const more = found.length > s.limit;
+  const page = more ? found.slice(0, s.limit) : found;
+  const ids = new Map<string, string[]>();
+  if (page.length > 0) {
+    const r = await db.runAndReadAll(
+      'SELECT profile, id FROM identities WHERE project = $project AND profile IN (SELECT unnest($ids)) ORDER BY id',
+      { project, ids: listValue(page.map((p) => p[0])) },
+      IDS,
+    );
+    for (const [profile, id] of r.getRowsJS() as Array<[string, string]>) ids.set(profile, [...(ids.get(profile) ?? []), id]);
+  }
+  return {
+    profiles: page.map(([profile, userId, traits]) => ({ userId, traits: JSON.parse(traits) as Record<string, unknown>, ids: ids.get(profile) ?? [] })),
+    next: more ? page.at(-1)![0] : null,
+  };
+}
+
+export async function readGroup(db: DuckDBConnection, project: string, groupId: string, m: { limit: number; after?: string }): Promise<Group | null> {
+  const g = await db.runAndReadAll('SELECT traits::VARCHAR FROM groups WHERE project = $project AND group_id = $groupId', { project, groupId });
+  if (g.currentRowCount === 0) return null;
+  const count = await db.runAndReadAll('SELECT count(*)::DOUBLE FROM group_members WHERE project = $project AND group_id = $groupId', { project, groupId });
+  const params: Record<string, string> = { project, groupId };
+  if (m.after !== undefined) params.after = m.after;
+  const rows = await db.runAndReadAll(
+    `SELECT member, since::DOUBLE FROM group_members WHERE project = $project AND group_id = $groupId ${m.after !== undefined ? 'AND member > $after' : ''}
+     ORDER BY member LIMIT ${Math.floor(m.limit) + 1}`,
+    params,
+  );
+  const found = rows.getRowsJS() as Array<[string, number]>;
+  const more = found.length > m.limit;
+  const page = more ? found.slice(0, m.limit) : found;
+  return {
+    groupId,
+    traits: JSON.parse(String(g.getRowsJS()[0][0])) as Record<string, unknown>,
+    memberCount: Number(count.getRowsJS()[0][0]),
+    members: page.map(([id, since]) => ({ id, since })),
+    nextMember: more ? page.at(-1)![0] : null,
+  };
+}

@@ -1,0 +1,98 @@
+// The embedded store's tables and their migrations, run at open. `schema_version` records the last
+// migration applied; each migration runs in its own transaction, so a crash leaves either version.
+import type { DuckDBConnection } from '@duckdb/node-api';
+
+const V1 = `
+CREATE TABLE IF NOT EXISTS events (
+  project VARCHAR NOT NULL,
+  seq BIGINT NOT NULL,
+  ts BIGINT NOT NULL,           -- corrected timestamp, epoch ms
+  type VARCHAR NOT NULL,
+  event VARCHAR,
+  user_id VARCHAR,
+  anonymous_id VARCHAR,
+  message_id VARCHAR NOT NULL,
+  body JSON NOT NULL            -- the stored event (as sent, plus what ingest and enrichment add)
+);
+CREATE TABLE IF NOT EXISTS segments (
+  id BIGINT PRIMARY KEY,
+  events BIGINT NOT NULL,
+  dead_letters BIGINT NOT NULL,
+  loaded_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  segment BIGINT NOT NULL,
+  line INTEGER NOT NULL,
+  step VARCHAR NOT NULL,
+  reason VARCHAR NOT NULL,
+  raw VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL
+);`;
+
+/**
+ * v2 (issue 5): integer hashes of the user ids, so a filter by user scans 8-byte integers instead of
+ * strings; identity links, profiles, groups; dead letters get an id and their project for replay.
+ */
+const V2 = `
+ALTER TABLE events ADD COLUMN uhash UBIGINT;
+ALTER TABLE events ADD COLUMN ahash UBIGINT;
+UPDATE events SET uhash = hash(user_id) WHERE user_id IS NOT NULL;
+UPDATE events SET ahash = hash(anonymous_id) WHERE anonymous_id IS NOT NULL;
+CREATE SEQUENCE dead_letter_ids START 1;
+CREATE TABLE dead_letters_v2 (
+  id BIGINT NOT NULL DEFAULT nextval('dead_letter_ids'),
+  segment BIGINT NOT NULL,
+  line INTEGER NOT NULL,
+  project VARCHAR,
+  step VARCHAR NOT NULL,
+  reason VARCHAR NOT NULL,
+  raw VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 1
+);
+INSERT INTO dead_letters_v2 (segment, line, project, step, reason, raw, created_at)
+  SELECT segment, line, NULL, step, reason, raw, created_at FROM dead_letters ORDER BY created_at, segment, line;
+DROP TABLE dead_letters;
+ALTER TABLE dead_letters_v2 RENAME TO dead_letters;
+CREATE TABLE identities (project VARCHAR NOT NULL, id VARCHAR NOT NULL, profile VARCHAR NOT NULL);
+CREATE TABLE profiles (
+  project VARCHAR NOT NULL,
+  profile VARCHAR NOT NULL,
+  user_id VARCHAR,
+  traits JSON NOT NULL,
+  trait_ts JSON NOT NULL
+);
+CREATE TABLE identity_warnings (
+  project VARCHAR NOT NULL,
+  message_id VARCHAR NOT NULL,
+  kind VARCHAR NOT NULL,
+  detail VARCHAR NOT NULL,
+  created_at TIMESTAMP NOT NULL
+);
+CREATE TABLE groups (project VARCHAR NOT NULL, group_id VARCHAR NOT NULL, traits JSON NOT NULL, trait_ts JSON NOT NULL);
+CREATE TABLE group_members (project VARCHAR NOT NULL, group_id VARCHAR NOT NULL, member VARCHAR NOT NULL, since BIGINT NOT NULL);`;
+
+const MIGRATIONS = [V1, V2];
+
+export async function migrate(db: DuckDBConnection): Promise<void> {
+  await db.run('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const r = await db.runAndReadAll('SELECT coalesce(max(version), 0) FROM schema_version');
+  let version = Number(r.getRowsJS()[0][0]);
+  if (version === 0) {
+    // A store made before schema_version existed holds v1 already (its tables are created IF NOT EXISTS).
+    const old = await db.runAndReadAll("SELECT count(*) FROM information_schema.tables WHERE table_name = 'segments'");
+    if (Number(old.getRowsJS()[0][0]) > 0) version = 1;
+    if (version === 1) await db.run('INSERT INTO schema_version VALUES (1)');
+  }
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    await db.run('BEGIN TRANSACTION');
+    try {
+      await db.run(MIGRATIONS[v]);
+      await db.run('INSERT INTO schema_version VALUES ($1)', [v + 1]);
+      await db.run('COMMIT');
+    } catch (err) {
+      await db.run('ROLLBACK').catch(() => undefined);
+      throw new Error(`store migration to version ${v + 1} failed: ${(err as Error).message}`);
+    }
+  }
+}
