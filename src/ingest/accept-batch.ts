@@ -38,8 +38,14 @@ export interface AcceptResult {
 }
 
 const DAY_MS = 86_400_000;
-/** The fields Solute sets on a stored event; a client that sends them has them replaced. */
-const ADDED_FIELDS = ['originalTimestamp', 'sentAt', 'receivedAt'] as const;
+/**
+ * A corrected timestamp more than this after receivedAt is not believed (PostHog's rule): the event is
+ * stored at receivedAt and flagged. So is one before 1970-01-01T00:00:00Z. Older ones are kept (backfills).
+ */
+const FUTURE_MS = 23 * 3_600_000;
+/** The fields Solute sets on a stored event; a client that sends them has them replaced (or removed). */
+const ADDED_FIELDS = ['originalTimestamp', 'sentAt', 'receivedAt', 'ingestionWarnings'] as const;
+export type IngestionWarning = 'timestamp_in_future' | 'timestamp_before_1970';
 /** `,"originalTimestamp":` plus the two quotes of the corrected timestamp's value. */
 const ORIGINAL_TIMESTAMP_KEY_BYTES = ',"originalTimestamp":'.length + 2;
 
@@ -54,7 +60,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
 
   /**
    * `segment` (the /v1 routes): Segment's rules, applied by normalizeSegmentBody before the shared
-   * path: one event or a batch of any length, optional sentAt (per event too), assigned messageIds,
+   * path: one event or a batch of up to 10 000, optional sentAt (per event too), assigned messageIds,
    * batch context/integrations merged, `screen` allowed. Absent (POST /api/events): the spec's rules,
    * with no per-event work beyond them.
    */
@@ -126,15 +132,27 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       // Rare: the client sent fields Solute sets itself; measure the event as sent before replacing them.
       const sentJson = ADDED_FIELDS.some((f) => Object.hasOwn(event, f)) ? JSON.stringify(event) : null;
       const original = event.timestamp as string;
-      const t = Date.parse(original) + skew;
-      const corrected = new Date(t).toISOString(); // ASCII: its length is its size in bytes
+      let t = Date.parse(original) + skew;
+      let warning: IngestionWarning | null = null;
+      // Checked before any Date is built from t: a skew of years could take it past year 9999.
+      if (!(t <= receivedMs + FUTURE_MS)) warning = 'timestamp_in_future';
+      else if (t < 0) warning = 'timestamp_before_1970';
+      if (warning !== null) t = receivedMs;
+      const corrected = warning === null ? new Date(t).toISOString() : receivedAt; // ASCII: its length is its size in bytes
       event.originalTimestamp = original;
       event.timestamp = corrected;
       event.sentAt = eventSentAt;
       event.receivedAt = receivedAt;
+      let warningChars = 0;
+      if (warning !== null) {
+        event.ingestionWarnings = [warning];
+        warningChars = ',"ingestionWarnings":[""]'.length + warning.length;
+      } else if (sentJson !== null) {
+        delete event.ingestionWarnings;
+      }
       let json = JSON.stringify(event);
-      const addedChars = batchAdded.chars + ORIGINAL_TIMESTAMP_KEY_BYTES + corrected.length;
-      const addedBytes = batchAdded.bytes + ORIGINAL_TIMESTAMP_KEY_BYTES + corrected.length;
+      const addedChars = batchAdded.chars + ORIGINAL_TIMESTAMP_KEY_BYTES + corrected.length + warningChars;
+      const addedBytes = batchAdded.bytes + ORIGINAL_TIMESTAMP_KEY_BYTES + corrected.length + warningChars;
       // A UTF-16 code unit is at most 3 bytes of UTF-8: only events that may be near the limit are measured.
       const sentBound = sentJson !== null ? sentJson.length * 3 : (json.length - addedChars) * 3;
       if (sentBound > maxEventBytes) {

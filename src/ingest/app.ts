@@ -7,7 +7,7 @@ import type { KeyResolver } from '../contracts/key-store.js';
 import type { EventStore } from '../contracts/event-store.js';
 import type { Metrics } from '../metrics.js';
 import type { AcceptBatch } from './accept-batch.js';
-import { installErrorHandlers } from './error-handler.js';
+import { clientErrorHandler, installErrorHandlers } from './error-handler.js';
 import { inFlightLimit } from './hooks/in-flight.hook.js';
 import { SoluteError } from '../errors.js';
 import { eventsRoute } from './routes/events.route.js';
@@ -67,6 +67,10 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: config.idleTimeoutMs,
     forceCloseConnections: 'idle',
+    clientErrorHandler, // malformed HTTP, oversized headers, timeouts: answered in our error format
+    // `__proto__` and `constructor.prototype` keys are refused per event (check-event.ts), not per request.
+    onProtoPoisoning: 'ignore',
+    onConstructorPoisoning: 'ignore',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false } },
   });
   app.server.maxConnections = config.maxConnections; // past it, new connections are closed at once

@@ -1,6 +1,9 @@
 // The /v1 routes' body reader: JSON whatever the Content-Type says, gzip or deflate, with the body
 // limit applied to the DECODED bytes and decoding stopped as soon as it is passed (a 1 MB gzip bomb
 // that would inflate to 1 GB costs at most the limit plus one zlib chunk of inflating).
+// Also the rules both ingest routes share on encodings and charsets: POST /api/events decodes nothing
+// and says so (415) rather than parsing compressed bytes as JSON; a body labelled with a charset other
+// than UTF-8 is refused (415) rather than read as UTF-8 and stored garbled.
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { FastifyRequest } from 'fastify';
@@ -29,7 +32,12 @@ export function decodingJsonParser(limit: number, parseJson: JsonParser, onDecod
     const header = req.headers['content-encoding'];
     const encoding = (Array.isArray(header) ? header.join(',') : (header ?? '')).trim().toLowerCase();
     if (!Object.hasOwn(DECODERS, encoding)) {
-      done(new SoluteError('SOL_ERR_BODY_UNSUPPORTED_ENCODING', [JSON.stringify(encoding.slice(0, 100))]));
+      done(new SoluteError('SOL_ERR_BODY_UNSUPPORTED_ENCODING', [JSON.stringify(encoding.slice(0, 100)), 'send gzip, deflate or no encoding']));
+      return;
+    }
+    const charset = unsupportedCharset(req);
+    if (charset) {
+      done(charset);
       return;
     }
     if (Number(req.headers['content-length']) > limit) {
@@ -98,4 +106,35 @@ export function decodingJsonParser(limit: number, parseJson: JsonParser, onDecod
     payload.on('error', finish);
     payload.resume();
   };
+}
+
+/** JSON is UTF-8 (RFC 8259); US-ASCII is a subset of it. Absent: UTF-8. */
+const UTF8_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
+
+/** A 415 when the Content-Type names a charset other than UTF-8 (e.g. utf-16, iso-8859-1); else null. */
+export function unsupportedCharset(req: FastifyRequest): SoluteError | null {
+  const type = req.headers['content-type'];
+  if (type === undefined) return null;
+  const m = /;\s*charset\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(type);
+  if (m === null) return null;
+  const charset = (m[1] ?? m[2]).toLowerCase();
+  return UTF8_CHARSETS.has(charset) ? null : new SoluteError('SOL_ERR_BODY_UNSUPPORTED_CHARSET', [JSON.stringify(charset.slice(0, 40))]);
+}
+
+/**
+ * POST /api/events's preParsing hook: that route reads the body as it comes, so a compressed body
+ * (any Content-Encoding but identity) is refused with 415 before a byte of it is read, instead of a
+ * 400 "not JSON" on binary bytes; and so is a charset other than UTF-8.
+ */
+export async function plainJsonOnly(req: FastifyRequest): Promise<void> {
+  const header = req.headers['content-encoding'];
+  const encoding = (Array.isArray(header) ? header.join(',') : (header ?? '')).trim().toLowerCase();
+  if (encoding !== '' && encoding !== 'identity') {
+    throw new SoluteError('SOL_ERR_BODY_UNSUPPORTED_ENCODING', [
+      JSON.stringify(encoding.slice(0, 100)),
+      'POST /api/events takes uncompressed JSON only (the /v1 routes take gzip and deflate)',
+    ]);
+  }
+  const charset = unsupportedCharset(req);
+  if (charset) throw charset;
 }

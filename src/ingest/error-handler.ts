@@ -1,5 +1,6 @@
 // One place that turns anything thrown into {success:false, code, message} with the right status.
 // 4xx are logged at warn without payloads; 5xx at error, with details kept out of the answer.
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { SoluteError, formatMessage, isSoluteError, type ErrorCode } from '../errors.js';
 
@@ -61,3 +62,43 @@ export function installErrorHandlers(app: FastifyInstance, bodyLimit: number): v
     return reply.code(404).send({ success: false, code, message: formatMessage(code, [`${req.method} ${req.url.split('?')[0]}`]) });
   });
 }
+
+/**
+ * Node's HTTP parser refuses a request before Fastify sees it: malformed (a bare CR or LF inside a
+ * header value, an invalid header name, a broken chunk), headers over Node's 16 KiB, or too slow
+ * (headers or request deadline). Fastify's own handler answers these with a body in its format;
+ * this one answers in ours, then closes the connection (the parser's state is unknown). No byte of
+ * the request is echoed, so nothing a client sent reaches a response header.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let e: SoluteError;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') e = new SoluteError('SOL_ERR_REQUEST_TIMEOUT');
+  else if (err.code === 'HPE_HEADER_OVERFLOW') e = new SoluteError('SOL_ERR_HEADERS_TOO_LARGE');
+  else e = new SoluteError('SOL_ERR_BAD_REQUEST', [`malformed HTTP request (${PARSE_ERRORS[err.code ?? ''] ?? 'unreadable'})`]);
+  const body = JSON.stringify({ success: false, code: e.code, message: e.message });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${e.status} ${STATUS_TEXT[e.status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+/** llhttp's codes for the usual malformations, in words; anything else is "unreadable". */
+const PARSE_ERRORS: Record<string, string> = {
+  HPE_INVALID_HEADER_TOKEN: 'invalid character in a header',
+  HPE_LF_EXPECTED: 'a bare CR in the headers',
+  HPE_CR_EXPECTED: 'a bare LF in the headers',
+  HPE_INVALID_METHOD: 'invalid method',
+  HPE_INVALID_URL: 'invalid URL',
+  HPE_INVALID_VERSION: 'invalid HTTP version',
+  HPE_INVALID_CONTENT_LENGTH: 'invalid Content-Length',
+  HPE_UNEXPECTED_CONTENT_LENGTH: 'Content-Length together with Transfer-Encoding',
+  HPE_INVALID_TRANSFER_ENCODING: 'invalid Transfer-Encoding',
+  HPE_INVALID_CHUNK_SIZE: 'invalid chunk size',
+  HPE_INVALID_CONSTANT: 'invalid request line',
+};

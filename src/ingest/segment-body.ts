@@ -20,11 +20,22 @@ export interface NormalizedBody {
 }
 
 type Obj = Record<string, unknown>;
+
+/**
+ * Most events in one /v1 request. Segment sets none (its bounds are bytes), but 1 MiB of `0,0,0,...`
+ * is half a million events, each answered with an error: a 35 MB answer and ~1.5 s of the event loop
+ * for one request. The smallest real event is ~40 bytes, so 1 MiB holds at most ~25 000 valid ones;
+ * SDKs send tens to hundreds.
+ */
+export const MAX_V1_BATCH_EVENTS = 10_000;
+
+/** The id fields Segment's API takes as numbers and stores as strings. */
+const ID_FIELDS = ['userId', 'anonymousId', 'groupId', 'previousId'] as const;
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Segment's rules (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/):
- * - /v1/batch: `batch` of any length (the 1 MiB body limit and 32 KB per event bound it); the single-event
+ * - /v1/batch: `batch` of 1..MAX_V1_BATCH_EVENTS (and the 1 MiB body limit and 32 KB per event); the single-event
  *   routes take the event itself, `type` set from the route.
  * - `sentAt` optional, per batch or per event; absent means receivedAt (so no skew correction).
  * - the event time is `timestamp`, else `originalTimestamp`, else the event's sentAt (then it is receivedAt).
@@ -32,6 +43,9 @@ const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null &
  * - a missing `context` is `{}`; the batch's top-level `context` and `integrations` are merged into each
  *   event, key by key, the event's own keys winning.
  * - `writeKey` (a credential, used for auth) is not stored.
+ * - a finite number in `userId`, `anonymousId`, `groupId` or `previousId` becomes its string (`42` → `"42"`),
+ *   as Segment's API does; /api/events refuses numbers there (the spec types them as strings).
+ * - at most MAX_V1_BATCH_EVENTS events per request.
  * Events that are not objects are left as they are: the shared check reports them per event.
  */
 export function normalizeSegmentBody(body: unknown, opts: SegmentRouteOptions, receivedAt: string): NormalizedBody {
@@ -48,6 +62,7 @@ export function normalizeSegmentBody(body: unknown, opts: SegmentRouteOptions, r
     if (!Array.isArray(body.batch)) throw new SoluteError('SOL_ERR_BATCH_MISSING');
     batch = body.batch;
     if (batch.length === 0) throw new SoluteError('SOL_ERR_BATCH_EMPTY');
+    if (batch.length > MAX_V1_BATCH_EVENTS) throw new SoluteError('SOL_ERR_BATCH_TOO_LARGE', [batch.length, MAX_V1_BATCH_EVENTS]);
     if (body.sentAt == null) batchSentAt = receivedAt;
     else if (isIsoDateTime(body.sentAt)) batchSentAt = body.sentAt;
     else throw new SoluteError('SOL_ERR_BATCH_SENT_AT_INVALID');
@@ -63,6 +78,10 @@ export function normalizeSegmentBody(body: unknown, opts: SegmentRouteOptions, r
       continue;
     }
     delete e.writeKey;
+    for (const f of ID_FIELDS) {
+      const v = e[f];
+      if (typeof v === 'number' && Number.isFinite(v)) e[f] = String(v);
+    }
     let sentAt: string | null = batchSentAt;
     if (e.sentAt != null) sentAt = isIsoDateTime(e.sentAt) ? e.sentAt : null;
     eventSentAts[i] = sentAt;

@@ -46,19 +46,33 @@ function check(value: unknown, validate: typeof validateEvent, types: readonly s
       // identify, page and screen need nothing beyond the common fields (docs/api.md says so).
       break;
   }
-  const deep = tooDeep(e as Record<string, unknown>);
-  if (deep !== null) return `\`${deep}\` nests deeper than ${MAX_EVENT_DEPTH} levels of objects and arrays`;
-  return null;
+  return walk(e as Record<string, unknown>);
 }
 
-/** Scratch stacks for tooDeep, reused across calls: the walk runs per event on the ack path. */
+/** Scratch stacks for walk, reused across calls: the walk runs per event on the ack path. */
 const walkNodes: object[] = [];
 const walkDepths: number[] = [];
 
-/** The top-level field under which the event nests deeper than MAX_EVENT_DEPTH, or null. Iterative: no recursion. */
-function tooDeep(event: Record<string, unknown>): string | null {
+/**
+ * A key that pollutes prototypes when a consumer merges the event into an object by assignment:
+ * `__proto__`, or `constructor` holding an object with a `prototype` key (what secure-json-parse
+ * and Fastify refuse). Plain `constructor` and `prototype` keys are harmless data and kept.
+ */
+function forbiddenKey(key: string, value: unknown): string | null {
+  if (key === '__proto__') return '`__proto__`';
+  if (key === 'constructor' && typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype')) return '`constructor.prototype`';
+  return null;
+}
+
+/**
+ * One iterative pass (no recursion) over the event's objects and arrays: nesting deeper than
+ * MAX_EVENT_DEPTH, or a prototype-polluting key, at any level. The message names the top-level field.
+ */
+function walk(event: Record<string, unknown>): string | null {
   for (const key in event) {
     const top = event[key];
+    const bad = forbiddenKey(key, top);
+    if (bad !== null) return forbiddenMessage(key, bad, true);
     if (typeof top !== 'object' || top === null) continue;
     walkNodes.push(top);
     walkDepths.push(2);
@@ -68,7 +82,7 @@ function tooDeep(event: Record<string, unknown>): string | null {
       if (depth > MAX_EVENT_DEPTH) {
         walkNodes.length = 0;
         walkDepths.length = 0;
-        return key;
+        return `\`${key}\` nests deeper than ${MAX_EVENT_DEPTH} levels of objects and arrays`;
       }
       if (Array.isArray(node)) {
         for (let i = 0; i < node.length; i++) {
@@ -78,12 +92,23 @@ function tooDeep(event: Record<string, unknown>): string | null {
       } else {
         for (const k in node) {
           const c = node[k];
+          const inner = forbiddenKey(k, c);
+          if (inner !== null) {
+            walkNodes.length = 0;
+            walkDepths.length = 0;
+            return forbiddenMessage(key, inner, false);
+          }
           if (typeof c === 'object' && c !== null) (walkNodes.push(c), walkDepths.push(depth + 1));
         }
       }
     }
   }
   return null;
+}
+
+function forbiddenMessage(field: string, what: string, top: boolean): string {
+  const where = top ? 'the event has' : `\`${field}\` holds`;
+  return `${where} a ${what} key, refused to prevent prototype pollution; rename it`;
 }
 
 /** Is `value` an ISO 8601 date-time with a time zone (RFC 3339), parseable as a date? */

@@ -5,9 +5,10 @@ import type { AcceptBatch } from '../accept-batch.js';
 import type { KeyResolver } from '../../contracts/key-store.js';
 import type { Metrics } from '../../metrics.js';
 import { writeKeyHook } from '../hooks/auth.hook.js';
+import { plainJsonOnly } from '../decode-body.js';
 
 export function eventsRoute(app: FastifyInstance, deps: { acceptBatch: AcceptBatch; keys: KeyResolver; metrics: Metrics }) {
-  app.post('/api/events', { onRequest: writeKeyHook(deps.keys) }, async (req, reply) => {
+  app.post('/api/events', { onRequest: writeKeyHook(deps.keys), preParsing: plainJsonOnly }, async (req, reply) => {
     const result = await deps.acceptBatch(req.apiKey!.project, req.body);
     deps.metrics.accepted.inc(result.processed);
     deps.metrics.duplicates.inc(result.duplicates);

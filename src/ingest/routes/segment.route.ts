@@ -50,7 +50,8 @@ export function segmentRoutes(
   deps: { acceptBatch: AcceptBatch; keys: KeyResolver; metrics: Metrics; bodyLimitBytes: number },
 ): void {
   app.register(async (v1) => {
-    const parseJson = v1.getDefaultJsonParser('error', 'error');
+    // Prototype keys are refused per event (check-event.ts), not for the whole request.
+    const parseJson = v1.getDefaultJsonParser('ignore', 'ignore');
     v1.removeAllContentTypeParsers();
     v1.addContentTypeParser(SEGMENT_BODY_TYPES, decodingJsonParser(deps.bodyLimitBytes, parseJson));
 
