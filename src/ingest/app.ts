@@ -1,5 +1,5 @@
 // buildApp: the HTTP edge, without listening (main.ts listens; tests use it in-process or on port 0).
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.js';
 import type { AcceptBatch } from './accept-batch.js';
 import { installErrorHandlers } from './error-handler.js';
 import { inFlightLimit } from './hooks/in-flight.hook.js';
+import { backlogGate } from './hooks/backlog-gate.hook.js';
 import { RATE_LIMIT_HEADERS, rateLimitHooks, type EventCount } from './hooks/rate-limit.hook.js';
 import { SoluteError } from '../errors.js';
 import { eventsRoute } from './routes/events.route.js';
@@ -97,11 +98,12 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     if (closing) reply.header('connection', 'close');
   });
 
+  const isIngest = (req: FastifyRequest) => INGEST_ROUTES.has(req.routeOptions.url ?? '');
   const inFlight = inFlightLimit({
     maxBytes: config.maxBytesInFlight,
     bodyLimit: config.bodyLimitBytes,
     retryAfter: config.retryAfterSeconds,
-    isIngest: (req) => INGEST_ROUTES.has(req.routeOptions.url ?? ''),
+    isIngest,
   });
   app.addHook('onRequest', inFlight.onRequest);
   app.addHook('onResponse', inFlight.onResponse);
@@ -127,6 +129,11 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
       const path = q === -1 ? req.url : req.url.slice(0, q);
       cb(null, CORS_PATHS.has(path) && (req.method === 'POST' || req.method === 'OPTIONS') ? CORS_ON : CORS_OFF);
     },
+  });
+
+  // After CORS's hook (added when the plugin loads), so that this refusal carries the CORS headers too.
+  app.after(() => {
+    app.addHook('onRequest', backlogGate({ full: () => !deps.readiness().backlogBelowLimit, retryAfter: config.retryAfterSeconds, isIngest }));
   });
 
   healthRoutes(app, deps);
