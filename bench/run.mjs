@@ -10,12 +10,19 @@
 //      on the same data dir, and timed until the backlog is stored;
 //   4. end to end: start of a full-load phase until everything it acknowledged is stored;
 //   5. peak RSS (VmHWM) of every server process.
+//   6. overload (bench/overload.mjs): as much load as the generator can offer for 30 s against a small
+//      backlog bound and a rate-limited project; statuses, p99, RSS over time, acknowledged vs stored.
 // Phases are interleaved (baseline, solute, baseline, solute, ...) and reported as medians and ratios.
 // Figures go to stdout as a table and to bench/results/latest.json (stdout also to latest.txt).
 // BENCHMARKS.md explains them.
 //
+// `node bench/run.mjs overload` runs only the overload scenario (figures to bench/results/overload.json
+// and overload.txt). Exit code 1 when the overload scenario finds a failure.
+//
 // Environment: BENCH_SECONDS (per phase, default 15), BENCH_ROUNDS (default 2),
-// BENCH_PACED=0 to skip the paced half-load phases, BENCH_KEEP=1 to keep the temporary data dir.
+// BENCH_PACED=0 to skip the paced half-load phases, BENCH_KEEP=1 to keep the temporary data dir;
+// OVERLOAD_SECONDS (30), OVERLOAD_CONNECTIONS (32), OVERLOAD_BACKLOG_MAX_EVENTS (10000),
+// OVERLOAD_LIMITED_EVENTS_PER_SECOND (500) for the overload scenario.
 import autocannon from 'autocannon';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,6 +31,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { runOverload } from './overload.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'solute');
@@ -41,6 +49,12 @@ const WARMUP_SECONDS = Math.min(3, SECONDS);
 const MIN_BACKLOG = 200_000;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const RUN = randomBytes(4).toString('hex');
+const MODES = ['all', 'overload'];
+const MODE = process.argv[2] ?? 'all';
+if (!MODES.includes(MODE)) {
+  console.error(`usage: node bench/run.mjs [${MODES.join('|')}]`);
+  process.exit(2);
+}
 
 const gc = globalThis.gc ?? (() => {});
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -118,6 +132,12 @@ function nextBody() {
   const digits = String(n).padStart(PLACEHOLDER.length, '0');
   for (const off of TEMPLATE.offsets) TEMPLATE.buf.write(digits, off, 'latin1');
   return TEMPLATE.buf; // autocannon copies it into the request buffer right away
+}
+
+/** nextBody() with the counter written into its messageIds. */
+function nextNumberedBody() {
+  const buf = nextBody();
+  return { buf, n: requestCounter };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -260,6 +280,7 @@ async function scrape(url) {
     heapTotalBytes: get('solute_nodejs_heap_size_total_bytes'),
     heapUsedBytes: get('solute_nodejs_heap_size_used_bytes'),
     externalBytes: get('solute_nodejs_external_memory_bytes'),
+    dedupeKeys: get('solute_dedupe_keys'),
     dedupeIndexBytes: get('solute_dedupe_index_bytes'),
     segmentLoadSecondsSum: get('solute_segment_load_seconds_sum'),
     segmentLoadCount: get('solute_segment_load_seconds_count'),
@@ -582,6 +603,14 @@ async function main() {
   log(`machine: ${machine.cpuModel} × ${machine.cpus} cores, ${(machine.totalMemBytes / 2 ** 30).toFixed(1)} GiB RAM, node ${machine.node}, ${machine.platform}`);
   log(`solute: commit ${git.commit}${git.dirty ? ` plus uncommitted changes in ${git.dirty} file(s) under src/` : ''} (as built by npm run build)`);
   log(`data dir: ${dataDir} on ${machine.dataFs}; fdatasync of a 64 KiB append p50 ${fsync.p50.toFixed(2)} ms, p99 ${fsync.p99.toFixed(2)} ms; load average ${machine.loadavgAtStart.map((x) => x.toFixed(2)).join(' ')}`);
+  if (MODE === 'overload') {
+    log();
+    try {
+      return await overloadOnly(machine, git);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true }); // holds only the fsync probe's traces
+    }
+  }
   log(
     `load: autocannon on loopback, ${CONNECTIONS} connections, ${BATCH} events/request (${(TEMPLATE.buf.length / 1024).toFixed(1)} KiB body, ~${TEMPLATE.eventBytes} B/event), ` +
       `${SECONDS} s per phase, ${ROUNDS} round(s), warm-up ${WARMUP_SECONDS} s per server, phases interleaved baseline → solute`,
@@ -641,6 +670,9 @@ async function main() {
     solute = processorRun.restarted;
 
     const summary = summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, totals, anomalies });
+    await stop(solute);
+    const overload = await runOverload(overloadTools());
+    if (overload.failures.length) process.exitCode = 1;
     const result = {
       run: RUN,
       startedAt: startedAt.toISOString(),
@@ -654,6 +686,7 @@ async function main() {
       anomalies,
       soluteLog,
       restartedSoluteLog: { levels: solute.out.levels, samples: solute.out.samples },
+      overload,
     };
     fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
     fs.writeFileSync(RESULTS, JSON.stringify(result, null, 2) + '\n');
@@ -664,6 +697,23 @@ async function main() {
     if (!KEEP) fs.rmSync(dataDir, { recursive: true, force: true });
     else log(`data dir kept: ${dataDir}`);
   }
+}
+
+/** What bench/overload.mjs uses of this file. */
+function overloadTools() {
+  return { BIN, BATCH, envInt, log, table, fmtInt, fmtMs, mib, now, median, percentile, startSolute, stop, memoryOf, cpuOf, machineCpu, scrape, waitDrained, nextNumberedBody };
+}
+
+/** `node bench/run.mjs overload`: the overload scenario alone. */
+async function overloadOnly(machine, git) {
+  const result = await runOverload(overloadTools());
+  if (result.failures.length) process.exitCode = 1;
+  const file = RESULTS.replace(/latest\.json$/, 'overload.json');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify({ run: RUN, finishedAt: new Date().toISOString(), machine, git, overload: result }, null, 2) + '\n');
+  fs.writeFileSync(file.replace(/\.json$/, '.txt'), lines.join('\n') + '\n');
+  log(`figures written to ${path.relative(process.cwd(), file)} (this output to ${path.relative(process.cwd(), file.replace(/\.json$/, '.txt'))})`);
+  for (const server of LIVE) await stop(server);
 }
 
 /**

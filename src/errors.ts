@@ -33,6 +33,7 @@ export const ERRORS = {
   SOL_ERR_BACKLOG_FULL: { status: 503, message: 'processing backlog is full; retry later' },
   SOL_ERR_DEDUPE_FULL: { status: 503, message: 'dedupe index is at its configured capacity; retry later or raise SOLUTE_DEDUPE_MAX_KEYS' },
   SOL_ERR_INGEST_SLOW_DOWN: { status: 429, message: '%s' },
+  SOL_ERR_RATE_LIMITED: { status: 429, message: 'rate limit of this project reached (%s events per second, %s at once): this batch of %s events fits in %s s; nothing of it was kept' },
   SOL_ERR_OVERLOADED: { status: 503, message: 'too many request bytes in flight; retry later' },
   SOL_ERR_NOT_READY: { status: 503, message: 'server is starting or shutting down; retry later' },
   SOL_ERR_INTERNAL: { status: 500, message: 'internal error' },

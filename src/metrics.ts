@@ -20,6 +20,12 @@ export function createMetrics() {
     }),
     accepted: new Counter({ name: 'solute_events_accepted_total', help: 'Events accepted (acknowledged), duplicates included', registers: [registry] }),
     rejected: new Counter({ name: 'solute_events_rejected_total', help: 'Events rejected as invalid', registers: [registry] }),
+    rateLimited: new Counter({
+      name: 'solute_events_rate_limited_total',
+      help: 'Events refused (whole requests, 429) by a project rate limit, by project',
+      labelNames: ['project'] as const,
+      registers: [registry],
+    }),
     duplicates: new Counter({ name: 'solute_events_duplicate_total', help: 'Accepted events recognised as already received', registers: [registry] }),
     stored: new Counter({ name: 'solute_events_stored_total', help: 'Events made queryable by the processor', registers: [registry] }),
     deadLetters: new Counter({ name: 'solute_dead_letters_total', help: 'Events the processor could not store', registers: [registry] }),

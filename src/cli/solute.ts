@@ -1,4 +1,5 @@
-// bin/solute: `serve` runs the server in this process; `keys ...` manages API keys in the data dir.
+// bin/solute: `serve` runs the server in this process; `keys ...`, `origins ...` and `limits ...` manage
+// API keys and per-project settings in the data dir, also while the server runs.
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
 import { dataPaths } from '../data-paths.js';
@@ -18,6 +19,11 @@ const USAGE = `usage:
                                            events the processor could not store, with step and reason
   solute dead-letters replay (--id ID... | --all) [--project NAME]
                                            run them through processing again (after fixing the cause)
+  solute limits set --project NAME --events-per-second N [--burst M]
+                                           rate-limit NAME's ingest to N events/s, M at once
+                                           (default M: max(N, SOLUTE_MAX_BATCH_EVENTS))
+  solute limits clear --project NAME       no rate limit for NAME (the default)
+  solute limits list                       list projects with a rate limit
 
 environment: PORT, SOLUTE_DATA_DIR (default ./data) and the rest in docs/configuration.md`;
 
@@ -105,7 +111,50 @@ function origins(argv: string[]): void {
     } else if (sub === 'list') {
       parseArgs({ args: rest, options: {}, strict: true });
       process.stdout.write('PROJECT\tALLOWED ORIGINS\n');
-      for (const p of meta.listAllowedOrigins()) process.stdout.write(`${p.project}\t${p.origins.length ? p.origins.join(' ') : '(any)'}\n`);
+      // Projects whose row holds only other settings (a rate limit) or a cleared list are not shown.
+      for (const p of meta.listAllowedOrigins()) if (p.origins.length) process.stdout.write(`${p.project}\t${p.origins.join(' ')}\n`);
+    } else {
+      fail(USAGE);
+    }
+  } finally {
+    meta.close();
+  }
+}
+
+/** A whole number of at least 1 given as a flag, or a usage error. */
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) fail(`${flag} must be a whole number of at least 1, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function limits(argv: string[]): void {
+  const [sub, ...rest] = argv;
+  const config = loadConfig(process.env);
+  const meta = new MetaStore(dataPaths(config.dataDir).meta);
+  try {
+    if (sub === 'set') {
+      const { values } = parseArgs({
+        args: rest,
+        options: { project: { type: 'string' }, 'events-per-second': { type: 'string' }, burst: { type: 'string' } },
+        strict: true,
+      });
+      if (!values.project || !PROJECT_NAME.test(values.project)) fail('limits set needs --project NAME');
+      if (values['events-per-second'] === undefined) fail('limits set needs --events-per-second N');
+      const eventsPerSecond = positiveInt('--events-per-second', values['events-per-second']);
+      const burst = values.burst === undefined ? null : positiveInt('--burst', values.burst);
+      meta.setRateLimit(values.project, { eventsPerSecond, burst });
+      const at = burst ?? `${Math.max(eventsPerSecond, config.maxBatchEvents)} (default)`;
+      process.stdout.write(`project ${values.project}: ${eventsPerSecond} events per second, ${at} at once\n`);
+    } else if (sub === 'clear') {
+      const { values } = parseArgs({ args: rest, options: { project: { type: 'string' } }, strict: true });
+      if (!values.project || !PROJECT_NAME.test(values.project)) fail('limits clear needs --project NAME');
+      meta.setRateLimit(values.project, null);
+      process.stdout.write(`project ${values.project}: no rate limit\n`);
+    } else if (sub === 'list') {
+      parseArgs({ args: rest, options: {}, strict: true });
+      process.stdout.write('PROJECT\tEVENTS/S\tBURST\n');
+      for (const l of meta.listRateLimits()) process.stdout.write(`${l.project}\t${l.eventsPerSecond}\t${l.burst ?? `${Math.max(l.eventsPerSecond, config.maxBatchEvents)} (default)`}\n`);
     } else {
       fail(USAGE);
     }
@@ -182,6 +231,7 @@ async function main(): Promise<void> {
     else if (cmd === 'keys') keys(rest);
     else if (cmd === 'origins') origins(rest);
     else if (cmd === 'dead-letters') await deadLetters(rest);
+    else if (cmd === 'limits') limits(rest);
     else if (cmd === '--help' || cmd === '-h' || cmd === 'help') process.stdout.write(USAGE + '\n');
     else fail(USAGE);
   } catch (err) {

@@ -1,5 +1,5 @@
 // buildApp: the HTTP edge, without listening (main.ts listens; tests use it in-process or on port 0).
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
@@ -9,6 +9,8 @@ import type { Metrics } from '../metrics.js';
 import type { AcceptBatch } from './accept-batch.js';
 import { clientErrorHandler, installErrorHandlers } from './error-handler.js';
 import { inFlightLimit } from './hooks/in-flight.hook.js';
+import { backlogGate } from './hooks/backlog-gate.hook.js';
+import { RATE_LIMIT_HEADERS, rateLimitHooks, type EventCount } from './hooks/rate-limit.hook.js';
 import { SoluteError } from '../errors.js';
 import { eventsRoute } from './routes/events.route.js';
 import { SEGMENT_METRICS_ROUTE, SEGMENT_ROUTES, segmentRoutes } from './routes/segment.route.js';
@@ -37,15 +39,15 @@ const CORS_PATHS = new Set([...INGEST_ROUTES, SEGMENT_METRICS_ROUTE]);
 /**
  * CORS on the ingest routes: any origin (`*`, never a reflected origin, never with credentials: the
  * key travels in a header or the body, not in cookies), the headers Segment's and RudderStack's
- * browser SDKs send, preflights cached for a day, and Retry-After readable by scripts (analytics.js
- * honours it only then). Per-project allowed-origin lists are not implemented.
+ * browser SDKs send, preflights cached for a day, and Retry-After (analytics.js honours it only then)
+ * and the rate-limit budget fields readable by scripts.
  */
 const CORS_ON: FastifyCorsOptions = {
   origin: '*',
   credentials: false,
   methods: ['POST'],
   allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'x-retry-count'],
-  exposedHeaders: ['Retry-After'],
+  exposedHeaders: ['Retry-After', ...RATE_LIMIT_HEADERS],
   maxAge: 86_400,
 };
 const CORS_OFF: FastifyCorsOptions = { origin: false };
@@ -104,15 +106,29 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     if (closing) reply.header('connection', 'close');
   });
 
+  const isIngest = (req: FastifyRequest) => INGEST_ROUTES.has(req.routeOptions.url ?? '');
   const inFlight = inFlightLimit({
     maxBytes: config.maxBytesInFlight,
     bodyLimit: config.bodyLimitBytes,
     retryAfter: config.retryAfterSeconds,
-    isIngest: (req) => INGEST_ROUTES.has(req.routeOptions.url ?? ''),
+    isIngest,
   });
   app.addHook('onRequest', inFlight.onRequest);
   app.addHook('onResponse', inFlight.onResponse);
   app.addHook('onRequestAbort', inFlight.onRequestAbort);
+
+  // Per-project rate limit on every ingest route, as the route's last preHandler: after its auth (on
+  // /v1 a preHandler may find the key in the body) and the body parse (the limit counts events).
+  const rateLimit = rateLimitHooks({
+    maxBatchEvents: config.maxBatchEvents,
+    onRefused: (project, events) => deps.metrics.rateLimited.inc({ project }, events),
+  });
+  app.addHook('onRoute', (route) => {
+    if (route.method !== 'POST' || !INGEST_ROUTES.has(route.url)) return;
+    const count: EventCount = route.url === '/api/events' ? 'batch' : SEGMENT_ROUTES[route.url] === null ? 'segment-batch' : 'one';
+    route.preHandler = [...hookList(route.preHandler), rateLimit.preHandler(count)];
+    route.onSend = [...hookList(route.onSend), rateLimit.onSend];
+  });
 
   app.register(cors, {
     // Registered at the root, so its onRequest hook runs before the routes' auth hooks (a refusal carries the headers too).
@@ -123,6 +139,11 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     },
   });
 
+  // After CORS's hook (added when the plugin loads), so that this refusal carries the CORS headers too.
+  app.after(() => {
+    app.addHook('onRequest', backlogGate({ full: () => !deps.readiness().backlogBelowLimit, retryAfter: config.retryAfterSeconds, isIngest }));
+  });
+
   healthRoutes(app, deps);
   if (deps.acceptBatch) {
     eventsRoute(app, { acceptBatch: deps.acceptBatch, keys: deps.keys, metrics: deps.metrics });
@@ -131,4 +152,8 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   if (deps.store) queryEventsRoute(app, { store: deps.store, keys: deps.keys });
   if (deps.profiles) profileRoutes(app, { profiles: deps.profiles, keys: deps.keys });
   return app;
+}
+
+function hookList<T>(hooks: T | T[] | undefined): T[] {
+  return hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks];
 }

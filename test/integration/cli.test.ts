@@ -1,8 +1,9 @@
-// bin/solute keys ...: output contracts, errors, and keys stored hashed.
+// bin/solute keys ... and limits ...: output contracts, errors, keys stored hashed, schema migration.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BIN, cli, freePort, spawnServer, tempDir } from '../helpers/solute.js';
+import Database from 'better-sqlite3';
+import { BIN, cli, freePort, makeEvent, spawnServer, tempDir } from '../helpers/solute.js';
 import { dataPaths } from '../../src/main.js';
 
 function run(dataDir: string, ...args: string[]) {
@@ -95,6 +96,68 @@ describe('bin/solute keys', () => {
     } finally {
       first.proc.kill('SIGTERM');
       await first.exited;
+    }
+  });
+});
+
+describe('bin/solute limits', () => {
+  it('set, list and clear, in events per second with an optional burst', () => {
+    const dir = tempDir();
+    expect(run(dir, 'limits', 'set', '--project', 'shop', '--events-per-second', '50').stdout).toBe('project shop: 50 events per second, 100 (default) at once\n');
+    expect(run(dir, 'limits', 'set', '--project', 'big', '--events-per-second', '500', '--burst', '2000').stdout).toBe('project big: 500 events per second, 2000 at once\n');
+    expect(run(dir, 'limits', 'list').stdout).toBe('PROJECT\tEVENTS/S\tBURST\nbig\t500\t2000\nshop\t50\t100 (default)\n');
+    expect(run(dir, 'limits', 'clear', '--project', 'big').code).toBe(0);
+    expect(run(dir, 'limits', 'list').stdout).toBe('PROJECT\tEVENTS/S\tBURST\nshop\t50\t100 (default)\n');
+    // A project's row holding only a limit is not an allowed-origins list.
+    expect(run(dir, 'origins', 'list').stdout).toBe('PROJECT\tALLOWED ORIGINS\n');
+  });
+
+  it('refuses bad usage with a message and exit code 2', () => {
+    const dir = tempDir();
+    for (const args of [
+      ['limits', 'set', '--project', 'shop'],
+      ['limits', 'set', '--events-per-second', '5'],
+      ['limits', 'set', '--project', 'shop', '--events-per-second', '0'],
+      ['limits', 'set', '--project', 'shop', '--events-per-second', '2.5'],
+      ['limits', 'set', '--project', 'shop', '--events-per-second', '10', '--burst=-1'],
+      ['limits', 'set', '--project', 'shop', '--events-per-second', '10', '--burst', '0'],
+      ['limits', 'set', '--project', 'bad name!', '--events-per-second', '10'],
+      ['limits', 'clear'],
+      ['limits', 'nope'],
+    ]) {
+      const r = run(dir, ...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(/^solute: /);
+    }
+    expect(run(dir, 'limits', 'list').stdout).toBe('PROJECT\tEVENTS/S\tBURST\n');
+  });
+
+  it('migrates a data dir made before limits existed, in place, keeping its keys and origins', async () => {
+    const dir = tempDir();
+    const key = cli(dir, 'keys', 'create', '--project', 'old');
+    cli(dir, 'origins', 'set', '--project', 'old', 'https://app.example.com');
+    // Put the projects table back to its first shape, as an older release left it.
+    const db = new Database(dataPaths(dir).meta);
+    db.exec(`CREATE TABLE projects_v1 (name TEXT PRIMARY KEY, allowed_origins TEXT NOT NULL DEFAULT '[]') WITHOUT ROWID;
+      INSERT INTO projects_v1 SELECT name, allowed_origins FROM projects; DROP TABLE projects; ALTER TABLE projects_v1 RENAME TO projects;`);
+    expect((db.prepare('PRAGMA table_info(projects)').all() as Array<{ name: string }>).map((c) => c.name)).toEqual(['name', 'allowed_origins']);
+    db.close();
+
+    expect(run(dir, 'limits', 'set', '--project', 'old', '--events-per-second', '7').code).toBe(0);
+    expect(run(dir, 'limits', 'list').stdout).toBe('PROJECT\tEVENTS/S\tBURST\nold\t7\t100 (default)\n');
+    expect(run(dir, 'origins', 'list').stdout).toBe('PROJECT\tALLOWED ORIGINS\nold\thttps://app.example.com\n');
+    const server = await spawnServer(dir);
+    try {
+      const r = await fetch(`${server.url}/api/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': key },
+        body: JSON.stringify({ batch: [makeEvent()], sentAt: new Date().toISOString() }),
+      });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('ratelimit-limit')).toBe('100');
+    } finally {
+      server.proc.kill('SIGTERM');
+      await server.exited;
     }
   });
 });

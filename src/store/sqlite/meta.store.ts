@@ -1,9 +1,9 @@
-// Keys (and later other metadata) in SQLite: a file that the CLI can write while the server runs,
+// Keys and per-project settings (allowed origins, rate limit) in SQLite: a file that the CLI can write while the server runs,
 // which DuckDB (one writing process only) cannot offer. WAL mode, so readers never block the writer.
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { KeyInfo, KeyKind, KeyResolver, ResolvedKey } from '../../contracts/key-store.js';
+import type { KeyInfo, KeyKind, KeyResolver, RateLimit, ResolvedKey } from '../../contracts/key-store.js';
 import { DISPLAY_PREFIX_LENGTH, displayPrefix, generateKey, hashKey, sameHash } from '../../auth/api-key.js';
 
 interface KeyRow {
@@ -15,14 +15,46 @@ interface KeyRow {
   revoked_at: string | null;
 }
 
+interface ProjectRow {
+  name: string;
+  allowed_origins: string;
+  rate_limit_eps: number | null;
+  rate_limit_burst: number | null;
+}
+
+/** What a project's row says; a project without a row has no list and no limit. */
+interface ProjectSettings {
+  allowedOrigins: readonly string[];
+  rateLimit: Readonly<RateLimit> | null;
+}
+
+const NO_SETTINGS: ProjectSettings = Object.freeze({ allowedOrigins: Object.freeze([]), rateLimit: null });
+
+function settingsOf(row: ProjectRow | undefined): ProjectSettings {
+  if (!row) return NO_SETTINGS;
+  return {
+    allowedOrigins: JSON.parse(row.allowed_origins) as string[],
+    rateLimit: row.rate_limit_eps === null ? null : Object.freeze({ eventsPerSecond: row.rate_limit_eps, burst: row.rate_limit_burst }),
+  };
+}
+
+/**
+ * Columns added to `projects` after its first release, with their definitions. Data dirs created
+ * before them are migrated in place when the store opens (by the server or the CLI, whichever first).
+ */
+const PROJECT_COLUMNS_ADDED: ReadonlyArray<[name: string, definition: string]> = [
+  ['rate_limit_eps', 'INTEGER'], // events per second; NULL: no limit
+  ['rate_limit_burst', 'INTEGER'], // bucket size in events; NULL: the default (see ingest/hooks/rate-limit.hook.ts)
+];
+
 export class MetaStore implements KeyResolver {
   private readonly db: Database.Database;
   private cache = new Map<string, KeyRow>();
   private dataVersion = -1;
   private timer: NodeJS.Timeout | null = null;
   private readonly byHash: Database.Statement<[Buffer], KeyRow>;
-  private readonly originsOf: Database.Statement<[string], { allowed_origins: string }>;
-  private origins = new Map<string, readonly string[]>();
+  private readonly projectRow: Database.Statement<[string], ProjectRow>;
+  private projects = new Map<string, ProjectSettings>();
 
   constructor(file: string) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -30,20 +62,27 @@ export class MetaStore implements KeyResolver {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('synchronous = FULL');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS api_keys (
-      hash BLOB PRIMARY KEY,
-      project TEXT NOT NULL,
-      kind TEXT NOT NULL CHECK (kind IN ('write','secret')),
-      prefix TEXT NOT NULL,
-      created_at TEXT NOT NULL,
-      revoked_at TEXT
-    ) WITHOUT ROWID`);
-    this.db.exec(`CREATE TABLE IF NOT EXISTS projects (
-      name TEXT PRIMARY KEY,
-      allowed_origins TEXT NOT NULL DEFAULT '[]'   -- JSON array of origins; empty: any origin
-    ) WITHOUT ROWID`);
+    // One write transaction, so a server and a CLI opening an old data dir at once migrate it once.
+    this.db.transaction(() => {
+      this.db.exec(`CREATE TABLE IF NOT EXISTS api_keys (
+        hash BLOB PRIMARY KEY,
+        project TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('write','secret')),
+        prefix TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+      ) WITHOUT ROWID`);
+      this.db.exec(`CREATE TABLE IF NOT EXISTS projects (
+        name TEXT PRIMARY KEY,
+        allowed_origins TEXT NOT NULL DEFAULT '[]'   -- JSON array of origins; empty: any origin
+      ) WITHOUT ROWID`);
+      const have = new Set((this.db.prepare('PRAGMA table_info(projects)').all() as Array<{ name: string }>).map((c) => c.name));
+      for (const [name, definition] of PROJECT_COLUMNS_ADDED) {
+        if (!have.has(name)) this.db.exec(`ALTER TABLE projects ADD COLUMN ${name} ${definition}`);
+      }
+    }).immediate();
     this.byHash = this.db.prepare('SELECT * FROM api_keys WHERE hash = ?');
-    this.originsOf = this.db.prepare('SELECT allowed_origins FROM projects WHERE name = ?');
+    this.projectRow = this.db.prepare('SELECT name, allowed_origins, rate_limit_eps, rate_limit_burst FROM projects WHERE name = ?');
   }
 
   /** Reloads the key cache whenever another process (the CLI) has committed a change. */
@@ -62,11 +101,11 @@ export class MetaStore implements KeyResolver {
       next.set(row.hash.toString('hex'), row);
     }
     this.cache = next;
-    const origins = new Map<string, readonly string[]>();
-    for (const row of this.db.prepare('SELECT name, allowed_origins FROM projects').all() as Array<{ name: string; allowed_origins: string }>) {
-      origins.set(row.name, JSON.parse(row.allowed_origins) as string[]);
+    const projects = new Map<string, ProjectSettings>();
+    for (const row of this.db.prepare('SELECT name, allowed_origins, rate_limit_eps, rate_limit_burst FROM projects').all() as ProjectRow[]) {
+      projects.set(row.name, settingsOf(row));
     }
-    this.origins = origins;
+    this.projects = projects;
   }
 
   resolve(key: string): ResolvedKey | null {
@@ -81,17 +120,17 @@ export class MetaStore implements KeyResolver {
       row = fresh;
     }
     if (!sameHash(row.hash, hash)) return null;
-    return { project: row.project, kind: row.kind, prefix: row.prefix, allowedOrigins: this.allowedOrigins(row.project) };
+    const settings = this.settings(row.project);
+    return { project: row.project, kind: row.kind, prefix: row.prefix, allowedOrigins: settings.allowedOrigins, rateLimit: settings.rateLimit };
   }
 
-  private allowedOrigins(project: string): readonly string[] {
-    let list = this.origins.get(project);
-    if (list === undefined) {
-      const row = this.originsOf.get(project);
-      list = row ? (JSON.parse(row.allowed_origins) as string[]) : [];
-      this.origins.set(project, list);
+  private settings(project: string): ProjectSettings {
+    let settings = this.projects.get(project);
+    if (settings === undefined) {
+      settings = settingsOf(this.projectRow.get(project));
+      this.projects.set(project, settings);
     }
-    return list;
+    return settings;
   }
 
   /** Sets the browser origins allowed to send for a project; an empty list allows any. */
@@ -104,6 +143,24 @@ export class MetaStore implements KeyResolver {
   listAllowedOrigins(): Array<{ project: string; origins: string[] }> {
     const rows = this.db.prepare('SELECT name, allowed_origins FROM projects ORDER BY name').all() as Array<{ name: string; allowed_origins: string }>;
     return rows.map((r) => ({ project: r.name, origins: JSON.parse(r.allowed_origins) as string[] }));
+  }
+
+  /** Sets (or, with null, removes) a project's ingest rate limit. */
+  setRateLimit(project: string, limit: RateLimit | null): void {
+    this.db
+      .prepare(
+        'INSERT INTO projects (name, rate_limit_eps, rate_limit_burst) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (name) DO UPDATE SET rate_limit_eps = excluded.rate_limit_eps, rate_limit_burst = excluded.rate_limit_burst',
+      )
+      .run(project, limit?.eventsPerSecond ?? null, limit?.burst ?? null);
+  }
+
+  /** Projects that have a rate limit. */
+  listRateLimits(): Array<{ project: string } & RateLimit> {
+    const rows = this.db
+      .prepare('SELECT name, rate_limit_eps, rate_limit_burst FROM projects WHERE rate_limit_eps IS NOT NULL ORDER BY name')
+      .all() as Array<{ name: string; rate_limit_eps: number; rate_limit_burst: number | null }>;
+    return rows.map((r) => ({ project: r.name, eventsPerSecond: r.rate_limit_eps, burst: r.rate_limit_burst }));
   }
 
   createKey(project: string, kind: KeyKind): string {
