@@ -2,6 +2,7 @@
 // the result is validated once and frozen, then passed down as an argument.
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
+import net from 'node:net';
 import path from 'node:path';
 
 const MiB = 1024 * 1024;
@@ -56,6 +57,12 @@ export const ConfigSchema = Type.Object(
     maxBytesInFlight: Type.Integer({ minimum: 1024, default: 128 * MiB }),
     /** Seconds advertised in Retry-After on 503. */
     retryAfterSeconds: Type.Integer({ minimum: 1, default: 5 }),
+    /** Peers whose X-Forwarded-For is believed: comma-separated IPs, CIDRs or proxy-addr's names
+     * (loopback, linklocal, uniquelocal). Empty: none; the client IP is the socket's peer. */
+    trustedProxies: Type.String({ default: '' }),
+    /** What the processor does with context.ip: keep it, truncate it (IPv4 /24, IPv6 /48) or drop it
+     * (then the edge does not even write the client IP into the log). */
+    ipMode: Type.Union([Type.Literal('keep'), Type.Literal('truncate'), Type.Literal('drop')], { default: 'keep' }),
   },
   { additionalProperties: false },
 );
@@ -86,6 +93,8 @@ const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
   idleTimeoutMs: 'SOLUTE_IDLE_TIMEOUT_MS',
   maxConnections: 'SOLUTE_MAX_CONNECTIONS',
   maxBytesInFlight: 'SOLUTE_MAX_BYTES_IN_FLIGHT',
+  trustedProxies: 'SOLUTE_TRUSTED_PROXIES',
+  ipMode: 'SOLUTE_IP_MODE',
 };
 export const CONFIG_ENV_VARS: Readonly<Record<string, string>> = ENV;
 
@@ -115,5 +124,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new Error(`invalid configuration: SOLUTE_BACKLOG_MAX_EVENTS (${cfg.backlogMaxEvents}) must be at least SOLUTE_MAX_BATCH_EVENTS (${cfg.maxBatchEvents})`);
   }
   cfg.dataDir = path.resolve(cfg.dataDir);
+  cfg.trustedProxies = normalizeTrustedProxies(cfg.trustedProxies);
   return Object.freeze(cfg);
+}
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * SOLUTE_TRUSTED_PROXIES checked and written back as `a,b,c` (no spaces, no empty entries), so the
+ * HTTP edge only splits it. Each entry: an IP, an IP/prefix, or one of proxy-addr's names. Checked here
+ * so that a typo stops the start with the variable's name rather than as an error from inside Fastify.
+ */
+function normalizeTrustedProxies(value: string): string {
+  const entries = value.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  for (const entry of entries) {
+    if (PROXY_NAMES.has(entry)) continue;
+    const slash = entry.indexOf('/');
+    const ip = slash === -1 ? entry : entry.slice(0, slash);
+    const family = net.isIP(ip);
+    const prefix = slash === -1 ? null : entry.slice(slash + 1);
+    const prefixOk = prefix === null || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+    if (family === 0 || ip.includes('%') || !prefixOk) {
+      throw new Error(
+        `invalid configuration: SOLUTE_TRUSTED_PROXIES: ${JSON.stringify(entry)} is not an IP address, a CIDR range (IP/prefix) or one of loopback, linklocal, uniquelocal`,
+      );
+    }
+  }
+  return entries.join(',');
 }

@@ -11,6 +11,7 @@ import { DedupeIndex } from './dedupe/dedupe-index.js';
 import { SegmentLog, recoverSegments } from './log/segment.log.js';
 import { Processor } from './process/processor.js';
 import type { EventStep } from './process/pipeline.js';
+import { createEnrich } from './process/steps/enrich.js';
 import { DuckDbStore } from './store/duckdb/duckdb.store.js';
 import { MetaStore } from './store/sqlite/meta.store.js';
 import { startAdminServer, type AdminOps } from './admin/admin.server.js';
@@ -27,8 +28,9 @@ export interface RunningSolute {
 export { dataPaths };
 
 /** The per-event processing steps, in order. */
-function eventSteps(_config: Config): EventStep[] {
-  return [];
+function eventSteps(config: Config): EventStep[] {
+  const enrich = createEnrich({ ipMode: config.ipMode });
+  return [{ name: 'enrich', run: (line) => enrich(line.e, line.i ?? null) }];
 }
 
 export interface StartOptions {

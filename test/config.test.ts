@@ -29,4 +29,15 @@ describe('configuration', () => {
     expect(() => loadConfig({ SOLUTE_BACKLOG_MAX_EVENTS: '50' })).toThrow(/SOLUTE_BACKLOG_MAX_EVENTS .* SOLUTE_MAX_BATCH_EVENTS/);
     expect(() => loadConfig({ SOLUTE_LOG: 'nats://127.0.0.1:4222' })).toThrow(/SOLUTE_LOG/);
   });
+
+  it('checks SOLUTE_TRUSTED_PROXIES entry by entry and SOLUTE_IP_MODE against its three values', () => {
+    expect(loadConfig({ SOLUTE_TRUSTED_PROXIES: ' 10.0.0.0/8, 127.0.0.1,,::1, fd00::/8 ,loopback' }).trustedProxies).toBe(
+      '10.0.0.0/8,127.0.0.1,::1,fd00::/8,loopback',
+    );
+    for (const bad of ['10.0.0.0/33', 'proxy.internal', '10.0.0.1/abc', '::1/129', '*', 'fe80::1%eth0']) {
+      expect(() => loadConfig({ SOLUTE_TRUSTED_PROXIES: `127.0.0.1,${bad}` }), bad).toThrow(/SOLUTE_TRUSTED_PROXIES/);
+    }
+    expect(loadConfig({ SOLUTE_IP_MODE: 'truncate' }).ipMode).toBe('truncate');
+    expect(() => loadConfig({ SOLUTE_IP_MODE: 'hash' })).toThrow(/SOLUTE_IP_MODE/);
+  });
 });

@@ -12,8 +12,11 @@ export interface AppendBatch {
 
 /**
  * A log line is `{"p":project,"s":seq,"t":timestampMs,"y":type,"n":event,"u":userId,"a":anonymousId,
- * "m":messageId,"e":event}`: `e` is the event as sent plus receivedAt, originalTimestamp, sentAt and
- * the corrected timestamp (epoch ms in `t`); y/n/u/a/m repeat the fields the store indexes (null when absent).
+ * "m":messageId,"i":clientIp,"e":event}`, keys in that order: `e` is the event as sent plus receivedAt,
+ * originalTimestamp, sentAt and the corrected timestamp (epoch ms in `t`); y/n/u/a/m repeat the fields
+ * the store indexes (null when absent); `i` is the IP of the request's client as the HTTP edge saw it
+ * (the socket's peer, or X-Forwarded-For through a trusted proxy; its /24 or /48 when SOLUTE_IP_MODE is
+ * truncate; null when unknown or SOLUTE_IP_MODE is drop), for the processor's enrich step. Lines written before `i` existed lack it: read it as null.
  */
 export interface LogLine {
   p: string;
@@ -24,6 +27,8 @@ export interface LogLine {
   u: string | null;
   a: string | null;
   m: string;
+  /** Client IP of the request (absent in lines written by earlier versions). */
+  i?: string | null;
   e: Record<string, unknown>;
 }
 

@@ -5,6 +5,7 @@ import type { EventLog } from '../contracts/event-log.js';
 import type { Dedupe } from '../contracts/dedupe.js';
 import { checkEvent, checkSegmentEvent, isIsoDateTime } from './check/check-event.js';
 import { mayHoldLoneSurrogate, wellFormed } from '../lib/well-formed.js';
+import { truncateIp } from '../lib/ip.js';
 import { normalizeSegmentBody, type SegmentRouteOptions } from './segment-body.js';
 
 export interface AcceptConfig {
@@ -12,6 +13,9 @@ export interface AcceptConfig {
   maxEventBytes: number;
   backlogMaxEvents: number;
   retryAfterSeconds: number;
+  /** SOLUTE_IP_MODE: `drop`, the client IP is not written into the log at all; `truncate`, only its
+   * /24 or /48 is. Absent: keep. (The enrich step applies it to client-sent context.ip.) */
+  ipMode?: 'keep' | 'truncate' | 'drop';
 }
 
 export interface AcceptDeps {
@@ -63,8 +67,16 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
    * path: one event or a batch of up to 10 000, optional sentAt (per event too), assigned messageIds,
    * batch context/integrations merged, `screen` allowed. Absent (POST /api/events): the spec's rules,
    * with no per-event work beyond them.
+   * `clientIp`: the request's client IP (the socket's peer, or X-Forwarded-For through a trusted proxy),
+   * written beside each event as the log line's `i` for the processor's enrich step (after
+   * SOLUTE_IP_MODE); null when unknown.
    */
-  return async function acceptBatch(project: string, body: unknown, segment?: SegmentRouteOptions): Promise<AcceptResult> {
+  return async function acceptBatch(
+    project: string,
+    body: unknown,
+    segment?: SegmentRouteOptions,
+    clientIp: string | null = null,
+  ): Promise<AcceptResult> {
     let batch: unknown[];
     let sentAt: string;
     /** /v1 only: each event's own sentAt (null: invalid); absent on /api/events, where sentAt is per batch. */
@@ -102,6 +114,11 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       return { chars: text.length, bytes: Buffer.byteLength(text) };
     };
     let batchAdded = addedFor(sentAt);
+
+    // The same for every event of the request: worked out once. With SOLUTE_IP_MODE=drop it never
+    // reaches the disk, with truncate only its /24 or /48 does.
+    const ip = clientIp === null || config.ipMode === 'drop' ? null : config.ipMode === 'truncate' ? truncateIp(clientIp) : clientIp;
+    const ipJson = ip === null ? 'null' : JSON.stringify(ip);
 
     const errors: EventError[] = [];
     /** Each accepted event's log line from its `"t"` on; the line's start needs its sequence number. */
@@ -181,7 +198,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
         // The store's indexed columns ride beside the event, so loading needs no JSON path lookups.
         tails.push(
           ',"t":' + t + ',"y":"' + stored.type + '","n":' + jsonOrNull(stored.event) + ',"u":' + jsonOrNull(stored.userId) +
-            ',"a":' + jsonOrNull(stored.anonymousId) + ',"m":' + JSON.stringify(stored.messageId) + ',"e":' + json + '}\n',
+            ',"a":' + jsonOrNull(stored.anonymousId) + ',"m":' + JSON.stringify(stored.messageId) + ',"i":' + ipJson + ',"e":' + json + '}\n',
         );
       }
     }

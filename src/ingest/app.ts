@@ -73,6 +73,10 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     // `__proto__` and `constructor.prototype` keys are refused per event (check-event.ts), not per request.
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
+    // request.ip: the socket's peer, unless that peer is a listed proxy; then X-Forwarded-For is read
+    // from the right, past every trusted hop (proxy-addr). Trusting nobody by default: a client cannot
+    // choose the IP it is recorded with by sending the header itself.
+    trustProxy: config.trustedProxies === '' ? false : config.trustedProxies.split(','),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false } },
   });
   app.server.maxConnections = config.maxConnections; // past it, new connections are closed at once

@@ -9,7 +9,7 @@ import { plainJsonOnly } from '../decode-body.js';
 
 export function eventsRoute(app: FastifyInstance, deps: { acceptBatch: AcceptBatch; keys: KeyResolver; metrics: Metrics }) {
   app.post('/api/events', { onRequest: writeKeyHook(deps.keys), preParsing: plainJsonOnly }, async (req, reply) => {
-    const result = await deps.acceptBatch(req.apiKey!.project, req.body);
+    const result = await deps.acceptBatch(req.apiKey!.project, req.body, undefined, req.ip ?? null);
     deps.metrics.accepted.inc(result.processed);
     deps.metrics.duplicates.inc(result.duplicates);
     deps.metrics.rejected.inc(result.failed);

@@ -66,7 +66,7 @@ export function segmentRoutes(
     for (const [url, routeType] of Object.entries(SEGMENT_ROUTES)) {
       const opts = { routeType };
       v1.post(url, { onRequest: auth.onRequest, preHandler: auth.preHandler }, async (req, reply) => {
-        const result = await deps.acceptBatch(req.apiKey!.project, req.body, opts);
+        const result = await deps.acceptBatch(req.apiKey!.project, req.body, opts, req.ip ?? null);
         deps.metrics.accepted.inc(result.processed);
         deps.metrics.duplicates.inc(result.duplicates);
         deps.metrics.rejected.inc(result.failed);
