@@ -1,7 +1,7 @@
 // Each event of a batch is checked on its own; invalid ones are reported by index, valid ones are kept.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getEvents, makeEvent, postEvents, startTestServer, type TestServer } from '../helpers/solute.js';
-import { expectError, expectNoLeak, readAll, waitStored } from '../helpers/assertions.js';
+import { expectError, expectNoLeak, readAll, waitStored, withoutLoopbackIp } from '../helpers/assertions.js';
 
 const now = () => new Date().toISOString();
 const ADDED = ['receivedAt', 'originalTimestamp', 'sentAt', 'timestamp'];
@@ -122,7 +122,7 @@ describe('per-event checks', () => {
     for (const sent of valid) {
       const q = await getEvents(s.url, s.secretKey, { messageId: sent.messageId as string });
       expect(q.body.events).toHaveLength(1);
-      const stored = q.body.events[0];
+      const stored = withoutLoopbackIp(q.body.events[0], sent);
       // Everything sent is kept; Solute adds receivedAt, originalTimestamp and sentAt, and corrects timestamp.
       const { receivedAt, originalTimestamp, sentAt: storedSentAt, timestamp, ...rest } = stored;
       const { timestamp: sentTimestamp, ...sentRest } = sent;
@@ -172,7 +172,9 @@ describe('per-event checks', () => {
     const sentAt = now();
     await postEvents(s.url, s.writeKey, { batch: [e], sentAt });
     await waitStored(s.url);
-    const [stored] = (await getEvents(s.url, s.secretKey, { messageId: e.messageId as string })).body.events;
+    const [row] = (await getEvents(s.url, s.secretKey, { messageId: e.messageId as string })).body.events;
+    const stored = withoutLoopbackIp(row, e);
+    expect(row.context.ip).toBe('127.0.0.1'); // enrichment's only addition here (no userAgent sent)
     expect(Object.keys(stored).sort()).toEqual([...new Set([...Object.keys(e), ...ADDED])].sort());
     for (const k of Object.keys(e)) if (k !== 'timestamp') expect(stored[k]).toEqual(e[k]);
   });

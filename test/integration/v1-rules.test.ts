@@ -121,7 +121,7 @@ describe('/v1 rules', () => {
       expect((await stored(ids[2]))[0].context).toEqual({ library: { name: 'batch-lib' }, ip: '1.2.3.4' });
       const single = mid();
       await post('/v1/identify', { userId: 'u', messageId: single });
-      expect((await stored(single))[0].context).toEqual({});
+      expect((await stored(single))[0].context).toEqual({ ip: '127.0.0.1' }); // only what enrichment adds
     });
 
     it('no sentAt anywhere: sentAt is receivedAt and the timestamp is kept as sent', async () => {
