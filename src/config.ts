@@ -63,6 +63,16 @@ export const ConfigSchema = Type.Object(
     /** What the processor does with context.ip: keep it, truncate it (IPv4 /24, IPv6 /48) or drop it
      * (then the edge does not even write the client IP into the log). */
     ipMode: Type.Union([Type.Literal('keep'), Type.Literal('truncate'), Type.Literal('drop')], { default: 'keep' }),
+    /** The durable log: empty = the embedded segment log in the data directory; `nats://host:port[,nats://...]` = NATS JetStream. */
+    log: Type.String({ default: '', pattern: '^(|nats://[^,\\s]+(,nats://[^,\\s]+)*)$' }),
+    /** The store: empty = the embedded DuckDB + SQLite in the data directory; `postgres://...` = PostgreSQL. */
+    store: Type.String({ default: '', pattern: '^(|postgres(ql)?://\\S+)$' }),
+    /** JetStream stream name (and prefix of its subject and consumer), so installations can share one NATS. */
+    natsStream: Type.String({ default: 'solute', pattern: '^[A-Za-z0-9_-]{1,64}$' }),
+    /** JetStream replicas of the stream: 1 on a single server, 3 in a production cluster (a quorum holds each write). */
+    natsReplicas: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
+    /** JetStream storage of the stream: file (survives a NATS restart) or memory. */
+    natsStorage: Type.Union([Type.Literal('file'), Type.Literal('memory')], { default: 'file' }),
   },
   { additionalProperties: false },
 );
@@ -95,6 +105,11 @@ const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
   maxBytesInFlight: 'SOLUTE_MAX_BYTES_IN_FLIGHT',
   trustedProxies: 'SOLUTE_TRUSTED_PROXIES',
   ipMode: 'SOLUTE_IP_MODE',
+  log: 'SOLUTE_LOG',
+  store: 'SOLUTE_STORE',
+  natsStream: 'SOLUTE_NATS_STREAM',
+  natsReplicas: 'SOLUTE_NATS_REPLICAS',
+  natsStorage: 'SOLUTE_NATS_STORAGE',
 };
 export const CONFIG_ENV_VARS: Readonly<Record<string, string>> = ENV;
 
@@ -102,10 +117,6 @@ const validate = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true
 
 /** Builds the frozen config from the environment plus explicit overrides (CLI flags, tests). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
-  for (const name of ['SOLUTE_LOG', 'SOLUTE_STORE']) {
-    // Reserved for the NATS JetStream log and the PostgreSQL store; refusing beats silently running embedded.
-    if (env[name]) throw new Error(`invalid configuration: ${name} is set, but this version has only the embedded backends; unset it`);
-  }
   const raw: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(ENV)) {
     const v = env[name];
@@ -122,6 +133,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (cfg.backlogMaxEvents < cfg.maxBatchEvents) {
     // A full batch could then never be accepted, even with an empty backlog.
     throw new Error(`invalid configuration: SOLUTE_BACKLOG_MAX_EVENTS (${cfg.backlogMaxEvents}) must be at least SOLUTE_MAX_BATCH_EVENTS (${cfg.maxBatchEvents})`);
+  }
+  if (cfg.role !== 'all' && cfg.log === '') {
+    throw new Error(`invalid configuration: SOLUTE_ROLE=${cfg.role} needs a shared log (SOLUTE_LOG=nats://...); the embedded log is read by the process that writes it`);
+  }
+  if (cfg.log !== '' && cfg.store === '') {
+    // Several processes share the log; the embedded store belongs to one process and one machine.
+    throw new Error('invalid configuration: SOLUTE_LOG (NATS) needs SOLUTE_STORE (PostgreSQL): processors on several machines share one store');
   }
   cfg.dataDir = path.resolve(cfg.dataDir);
   cfg.trustedProxies = normalizeTrustedProxies(cfg.trustedProxies);

@@ -39,8 +39,8 @@ export interface StartOptions {
 }
 
 export async function startSolute(config: Config, logger: Logger = pino({ level: config.logLevel }), opts: StartOptions = {}): Promise<RunningSolute> {
-  if (config.role !== 'all') {
-    throw new Error(`SOLUTE_ROLE=${config.role} needs a shared log (SOLUTE_LOG); the embedded default runs ingest and processor together`);
+  if (config.log !== '' || config.store !== '') {
+    throw new Error('SOLUTE_LOG / SOLUTE_STORE: the NATS JetStream log and the PostgreSQL store are not wired in yet (issue 6 in progress)');
   }
   const paths = dataPaths(config.dataDir);
   await fs.mkdir(config.dataDir, { recursive: true });

@@ -27,7 +27,11 @@ describe('configuration', () => {
     expect(() => loadConfig({ SOLUTE_MAX_BATCH_EVENTS: '0' })).toThrow(/SOLUTE_MAX_BATCH_EVENTS/);
     expect(loadConfig({ PORT: '9000' }).port).toBe(9000);
     expect(() => loadConfig({ SOLUTE_BACKLOG_MAX_EVENTS: '50' })).toThrow(/SOLUTE_BACKLOG_MAX_EVENTS .* SOLUTE_MAX_BATCH_EVENTS/);
-    expect(() => loadConfig({ SOLUTE_LOG: 'nats://127.0.0.1:4222' })).toThrow(/SOLUTE_LOG/);
+    expect(() => loadConfig({ SOLUTE_LOG: 'nats://127.0.0.1:4222' })).toThrow(/SOLUTE_LOG .*needs SOLUTE_STORE/);
+    expect(() => loadConfig({ SOLUTE_LOG: 'http://127.0.0.1:4222', SOLUTE_STORE: 'postgres://127.0.0.1/test' })).toThrow(/SOLUTE_LOG/);
+    expect(() => loadConfig({ SOLUTE_STORE: 'mysql://127.0.0.1/test' })).toThrow(/SOLUTE_STORE/);
+    expect(() => loadConfig({ SOLUTE_ROLE: 'ingest' })).toThrow(/SOLUTE_ROLE=ingest needs a shared log/);
+    expect(loadConfig({ SOLUTE_LOG: 'nats://a:4222,nats://b:4222', SOLUTE_STORE: 'postgres://127.0.0.1:5432/test', SOLUTE_ROLE: 'processor' }).role).toBe('processor');
   });
 
   it('checks SOLUTE_TRUSTED_PROXIES entry by entry and SOLUTE_IP_MODE against its three values', () => {

@@ -6,8 +6,9 @@
 import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { ClosedSegment } from '../contracts/event-log.js';
-import type { DeadLetter, EventStore, LoadResult, ProcessedLine, ReplayResult } from '../contracts/event-store.js';
-import { BATCH_STEPS, runEventSteps, type EventStep } from './pipeline.js';
+import type { DeadLetter, EventStore, LoadResult, ReplayResult } from '../contracts/event-store.js';
+import type { EventStep } from './pipeline.js';
+import { BatchLoader } from './batch-loader.js';
 
 export interface ProcessorDeps {
   store: EventStore;
@@ -27,9 +28,11 @@ export class Processor {
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
   private failures = 0;
-  private writing: Promise<unknown> = Promise.resolve();
+  private readonly loader: BatchLoader;
 
-  constructor(private readonly deps: ProcessorDeps) {}
+  constructor(private readonly deps: ProcessorDeps) {
+    this.loader = new BatchLoader(deps);
+  }
 
   /** Events handed over and not yet stored. */
   get backlog(): number {
@@ -68,36 +71,13 @@ export class Processor {
     });
   }
 
-  /** The store has one writer connection: a segment load and a replay never interleave. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.writing.then(fn);
-    this.writing = next.catch(() => undefined);
-    return next;
-  }
-
   private async load(segment: ClosedSegment): Promise<LoadResult> {
-    const text = await fs.readFile(segment.file, 'utf8');
-    const raws = text.split('\n');
-    if (raws.at(-1) === '') raws.pop();
-    const { lines, dead } = runEventSteps(segment.id, raws, this.deps.steps ?? []);
-    return this.deps.store.commitBatch({ segment: segment.id, lines, deadLetters: dead }, BATCH_STEPS);
+    return this.loader.load(segment.id, await fs.readFile(segment.file, 'utf8'));
   }
 
-  /**
-   * Runs dead letters through the steps again and stores those that pass (removing them from the
-   * dead letters in the same transaction); the others stay, with the new reason.
-   */
-  async replay(deadLetters: readonly DeadLetter[]): Promise<ReplayResult> {
-    const lines: Array<ProcessedLine & { deadLetterId: number }> = [];
-    const failed: Array<{ deadLetterId: number; step: string; reason: string }> = [];
-    for (const d of deadLetters) {
-      const r = runEventSteps(d.segment, [d.raw], this.deps.steps ?? [], d.index);
-      if (r.lines.length === 1) lines.push({ ...r.lines[0], deadLetterId: d.id });
-      else failed.push({ deadLetterId: d.id, step: r.dead[0].step, reason: r.dead[0].reason });
-    }
-    const result = await this.exclusive(() => this.deps.store.commitReplay(lines, failed, BATCH_STEPS));
-    this.deps.logger.info({ asked: deadLetters.length, ...result }, 'dead letters replayed');
-    return result;
+  /** Runs dead letters through the steps again (see BatchLoader.replay). */
+  replay(deadLetters: readonly DeadLetter[]): Promise<ReplayResult> {
+    return this.loader.replay(deadLetters);
   }
 
   private async run(): Promise<void> {
@@ -106,7 +86,7 @@ export class Processor {
       const started = process.hrtime.bigint();
       try {
         await this.deps.persistKeys(segment.keys, segment.days, segment.days.length);
-        const result = await this.exclusive(() => this.load(segment));
+        const result = await this.load(segment);
         await fs.rm(segment.file, { force: true });
         this.queue.shift();
         this.queued -= segment.count;
