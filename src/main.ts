@@ -12,6 +12,7 @@ import { SegmentLog, recoverSegments } from './log/segment.log.js';
 import { Processor } from './process/processor.js';
 import { DuckDbStore } from './store/duckdb/duckdb.store.js';
 import { MetaStore } from './store/sqlite/meta.store.js';
+import { duckDbStats } from './store/duckdb/stats.queries.js';
 
 export interface RunningSolute {
   url: string;
@@ -85,6 +86,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     keys: meta,
     metrics,
     store,
+    stats: await duckDbStats(store.queryConnection()),
     acceptBatch: createAcceptBatch(config, { log, dedupe, backlog }),
     readiness: () => ({
       accepting,

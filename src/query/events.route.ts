@@ -6,6 +6,7 @@ import type { EventStore } from '../contracts/event-store.js';
 import type { KeyResolver } from '../contracts/key-store.js';
 import { secretKeyHook } from '../ingest/hooks/auth.hook.js';
 import { ALL_EVENT_TYPES } from '../ingest/check/event.schema.js';
+import { SECURITY } from '../ingest/openapi.js';
 
 const NonEmpty = Type.String({ minLength: 1, maxLength: 1024 });
 export const EventsQuery = Type.Object(
@@ -39,7 +40,7 @@ function decodeCursor(s: string): { t: number; s: number } {
 }
 
 /** Epoch ms of a from/to bound. The schema checks the format; a leap second (23:59:60) passes it but no Date holds it. */
-function parseBound(name: 'from' | 'to', value: string): number {
+export function parseBound(name: 'from' | 'to', value: string): number {
   const ms = Date.parse(value);
   if (!Number.isFinite(ms)) throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [`\`${name}\` is not a date-time this server can represent`]);
   return ms;
@@ -48,7 +49,7 @@ function parseBound(name: 'from' | 'to', value: string): number {
 export function queryEventsRoute(app: FastifyInstance, deps: { store: Pick<EventStore, 'queryEvents'>; keys: KeyResolver }) {
   app.get<{ Querystring: EventsQuery }>(
     '/api/events',
-    { onRequest: secretKeyHook(deps.keys), schema: { querystring: EventsQuery } },
+    { onRequest: secretKeyHook(deps.keys), schema: { summary: 'Stored events, newest first', security: SECURITY.secret, querystring: EventsQuery } },
     async (req) => {
       const q = req.query;
       const page = await deps.store.queryEvents(req.apiKey!.project, {

@@ -195,6 +195,11 @@ export class DuckDbStore implements EventStore {
     const r = await this.reader.runAndReadAll(sql);
     return Number(r.getRowsJS()[0][0]);
   }
+
+  /** The read connection, for query modules beside this one (stats.queries.ts) and the seed command. */
+  queryConnection(): DuckDBConnection {
+    return this.reader;
+  }
 }
 
 /** What makes a parsed line unfit for the events table's NOT NULL columns, or null. */
