@@ -18,7 +18,8 @@ export const EventsQuery = Type.Object(
     messageId: Type.Optional(NonEmpty),
     from: Type.Optional(Type.String({ format: 'date-time' })),
     to: Type.Optional(Type.String({ format: 'date-time' })),
-    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+    // Optional with a default (Ajv fills it in): a client may leave it out, and the document says so.
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },
@@ -60,7 +61,7 @@ export function queryEventsRoute(app: FastifyInstance, deps: { store: Pick<Event
         messageId: q.messageId,
         from: q.from === undefined ? undefined : parseBound('from', q.from),
         to: q.to === undefined ? undefined : parseBound('to', q.to),
-        limit: q.limit,
+        limit: q.limit!, // the schema's default fills it in
         cursor: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
       });
       return { events: page.events, nextCursor: page.next ? encodeCursor(page.next) : null };

@@ -23,8 +23,9 @@ export const StatsEventsQuery = Type.Object(
     type: Type.Optional(Type.Unsafe<string>({ type: 'string', enum: [...ALL_EVENT_TYPES], description: 'only events of this type' })),
     from: DateTime('start of the range, inclusive'),
     to: DateTime('end of the range, exclusive'),
-    interval: Type.Unsafe<'hour' | 'day'>({ type: 'string', enum: ['hour', 'day'], default: 'day', description: 'bucket width, in local time of `tz`' }),
-    tz: Type.String({ minLength: 1, maxLength: 64, default: 'UTC', description: 'IANA time zone of the buckets, e.g. Europe/Berlin' }),
+    // Optional with defaults, which Ajv fills in before the handler runs.
+    interval: Type.Optional(Type.Unsafe<'hour' | 'day'>({ type: 'string', enum: ['hour', 'day'], default: 'day', description: 'bucket width, in local time of `tz`' })),
+    tz: Type.Optional(Type.String({ minLength: 1, maxLength: 64, default: 'UTC', description: 'IANA time zone of the buckets, e.g. Europe/Berlin' })),
   },
   { additionalProperties: false },
 );
@@ -34,7 +35,7 @@ export const TopEventsQuery = Type.Object(
   {
     from: DateTime('start of the range, inclusive'),
     to: DateTime('end of the range, exclusive'),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'how many event names' }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'how many event names' })),
   },
   { additionalProperties: false },
 );
@@ -76,7 +77,7 @@ export function statsRoutes(app: FastifyInstance, deps: { stats: StatsStore; key
     '/api/stats/events',
     { onRequest: auth, schema: { summary: 'Event counts and distinct users per hour or day', security: SECURITY.secret, querystring: StatsEventsQuery, response: { 200: StatsEventsAnswer } } },
     async (req) => {
-      const q = req.query;
+      const q = req.query as Required<StatsEventsQuery>; // the schema's defaults fill interval and tz in
       // Echoed as sent: Intl's canonical names are sometimes the legacy ones (Asia/Kolkata -> Asia/Calcutta).
       const tz = q.tz;
       if (canonicalTimeZone(tz) === null) {
@@ -112,7 +113,7 @@ export function statsRoutes(app: FastifyInstance, deps: { stats: StatsStore; key
     { onRequest: auth, schema: { summary: 'The most frequent event names in a time range', security: SECURITY.secret, querystring: TopEventsQuery, response: { 200: TopEventsAnswer } } },
     async (req) => {
       const { from, to } = range(req.query, null);
-      const events = await deps.stats.topEvents(req.apiKey!.project, { from, to, limit: req.query.limit });
+      const events = await deps.stats.topEvents(req.apiKey!.project, { from, to, limit: req.query.limit! });
       return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), events };
     },
   );
