@@ -16,7 +16,7 @@ describe('stats queries over seeded events', () => {
   let dir: string;
   let store: DuckDbStore;
   const rows = async (sql: string) =>
-    (await store.queryConnection().runAndReadAll(sql)).getRowsJS().map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)));
+    (await store.queryConnection().runAndReadAll(sql)).getRowsJS().map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v))) as any[][];
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'solute-stats-'));
