@@ -279,6 +279,11 @@ export class DuckDbStore implements EventStore, ProfileReader {
     const r = await this.reader.runAndReadAll(sql);
     return Number(r.getRowsJS()[0][0]);
   }
+
+  /** The read connection, for query modules beside this one (stats.queries.ts) and the seed command. */
+  queryConnection(): DuckDBConnection {
+    return this.reader;
+  }
 }
 
 class BulkLoadFailed extends Error {
