@@ -83,3 +83,49 @@ if (available) {
     it('skipped', () => undefined);
   });
 }
+
+if (available) {
+  describe('NatsSource (the processors\' consumer group)', () => {
+    it('gives a message a processor died holding to another one, and a failed one back after its nak delay', async () => {
+      const t = await openNatsLog();
+      const { NatsSource } = await import('../../src/log/nats.source.js');
+      const logged: string[] = [];
+      const logger = { warn: (_: object, m: string) => void logged.push(m), error: (_: object, m: string) => void logged.push(m) };
+      const other = await connectNats({ servers: NATS_URL, name: 'solute-test-doomed', waitOnFirstConnect: false });
+      try {
+        const { batch } = batchOf(t.log, ['held-1', 'held-2']);
+        await t.log.append(batch);
+        // Processor A takes the message and dies before its commit: its connection drops, no ack.
+        const a = await NatsSource.open(other, { stream: t.stream, logger, ackWaitMs: 1000 });
+        let gotA: number | null = null;
+        a.start(async (b) => {
+          gotA = b.id;
+          await other.close();
+          await new Promise(() => undefined); // never returns, like a killed process
+        });
+        const deadline = Date.now() + 5000;
+        while (gotA === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        expect(gotA).not.toBeNull();
+
+        // Processor B gets it after ack_wait; its first attempt fails (nak'ed), the next one is stored.
+        const b = await NatsSource.open(t.nc, { stream: t.stream, logger, ackWaitMs: 1000, nakDelayMs: 200 });
+        const attempts: number[] = [];
+        const stored: string[] = [];
+        b.start(async (m) => {
+          attempts.push(m.id);
+          if (attempts.length === 1) throw new Error('store unavailable');
+          stored.push(m.text);
+        });
+        while (stored.length === 0 && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 20));
+        await b.stop();
+        expect(attempts).toEqual([gotA, gotA]);
+        expect(stored).toEqual([batch.text]);
+        expect(logged).toContain('log batch failed; JetStream redelivers it');
+        expect(await b.refreshBacklog()).toBe(0);
+      } finally {
+        if (!other.isClosed()) await other.close();
+        await t.cleanup();
+      }
+    });
+  });
+}
