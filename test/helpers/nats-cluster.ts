@@ -1,4 +1,4 @@
-// A throwaway JetStream cluster for tests: N /usr/sbin/nats-server processes on free loopback ports,
+// A throwaway JetStream cluster for tests (or, with n = 1, a lone server): N /usr/sbin/nats-server processes on free loopback ports,
 // each with its own store directory under one temp dir, routed to each other. kill() and restart()
 // one node (same ports, same store), stop() everything and remove the directory.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -57,7 +57,8 @@ export async function startNatsCluster(n = 3): Promise<NatsCluster> {
       [
         '-a', '127.0.0.1', '-p', String(node.clientPort), '-m', String(node.httpPort),
         '-js', '--store_dir', node.storeDir, '--server_name', node.name,
-        '--cluster_name', 'solute-test', '--cluster', `nats://127.0.0.1:${node.clusterPort}`, '--routes', routes,
+        // n = 1: a lone server (no cluster), for R1.
+        ...(n > 1 ? ['--cluster_name', 'solute-test', '--cluster', `nats://127.0.0.1:${node.clusterPort}`, '--routes', routes] : []),
         '-l', path.join(dir, `${node.name}.log`),
       ],
       { stdio: 'ignore' },
@@ -92,7 +93,8 @@ export async function startNatsCluster(n = 3): Promise<NatsCluster> {
       let leader = '';
       await waitFor(
         async () => {
-          const seen = await Promise.all(nodes.filter((x) => x.proc).map(metaLeader));
+          if (n === 1) return true;
+      const seen = await Promise.all(nodes.filter((x) => x.proc).map(metaLeader));
           if (seen.length === 0 || seen.some((l) => l === null || l !== seen[0])) return false;
           leader = seen[0]!;
           return true;

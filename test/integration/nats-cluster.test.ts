@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { connectNats, ensureStream } from '../../src/log/nats.connection.js';
 import { NatsLog } from '../../src/log/nats.log.js';
 import { NATS_SERVER, startNatsCluster, type NatsCluster } from '../helpers/nats-cluster.js';
-import { drainStream } from '../helpers/nats-drain.js';
+import { drainStream, linesOf } from '../helpers/nats-drain.js';
 import { batchOf } from '../contracts/event-log.contract.js';
 
 const haveServer = fs.existsSync(NATS_SERVER);
@@ -97,5 +97,45 @@ describe.skipIf(!haveServer)('JetStream log on a 3-node cluster (R3)', () => {
     expect(missing).toEqual([]);
     // The log's own retries after a lost PubAck reuse the Nats-Msg-Id: JetStream stored them once.
     expect(doubled).toEqual([]);
+  });
+});
+
+describe.skipIf(!haveServer)('JetStream log on a lone server (R1)', () => {
+  it('loses no acknowledged append when nats-server is SIGKILLed (the OS still has its writes)', async () => {
+    const server = await startNatsCluster(1);
+    const nc = await connectNats({ servers: server.urls[0], name: 'solute-r1-test' });
+    try {
+      const stream = `solute_r1_${randomBytes(3).toString('hex')}`;
+      await ensureStream(await jetstreamManager(nc), { stream, replicas: 1, storage: 'file', duplicateWindowMs: 120_000 });
+      const log = await NatsLog.open(nc, { stream, appendTimeoutMs: 8000 });
+      const acked: string[] = [];
+      let stop = false;
+      const writer = async (w: number) => {
+        for (let n = 0; !stop; n++) {
+          const { batch, lines } = batchOf(log, Array.from({ length: 5 }, (_, i) => `r1-${w}-${n}-${i}`));
+          await log.append(batch).then(
+            () => acked.push(...lines),
+            () => undefined,
+          );
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+      const writers = Array.from({ length: 8 }, (_, w) => writer(w));
+      await new Promise((r) => setTimeout(r, 1500));
+      await server.kill(0, 'SIGKILL');
+      const ackedAtKill = acked.length;
+      await new Promise((r) => setTimeout(r, 500));
+      await server.restart(0);
+      await new Promise((r) => setTimeout(r, 1500));
+      stop = true;
+      await Promise.all(writers);
+      await log.close();
+      expect(ackedAtKill).toBeGreaterThan(100);
+      const stored = new Set(linesOf(await drainStream(nc, stream, 30_000)));
+      expect(acked.filter((l) => !stored.has(l))).toEqual([]);
+    } finally {
+      await nc.close();
+      await server.stop();
+    }
   });
 });
