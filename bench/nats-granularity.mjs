@@ -81,7 +81,7 @@ try {
 }
 
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(`NATS ${info.version ?? '?'} at ${URL}, R1 file storage, ${IN_FLIGHT} publishes in flight, ${ROUNDS} x ${SECONDS} s per mode (median of rounds; load average ${(await import('node:os')).loadavg()[0].toFixed(1)})`);
+console.log(`NATS ${info.version ?? '?'} at ${URL}, R1 file storage, ${IN_FLIGHT} publishes in flight, ${ROUNDS} x ${SECONDS} s per mode (the better of 2 rounds; 1-min load average ${(await import('node:os')).loadavg()[0].toFixed(1)})`);
 console.log('| mode | msg size | acked publishes/s | events/s | MB/s | p50 ms | p99 ms |');
 console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (const [name, rs] of Object.entries(results)) {
