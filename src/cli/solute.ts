@@ -1,9 +1,11 @@
 // bin/solute: `serve` runs the server in this process; `keys ...`, `origins ...` and `limits ...` manage
-// API keys and per-project settings in the data dir, also while the server runs.
+// API keys and per-project settings in the data dir (or in PostgreSQL with SOLUTE_STORE=postgres://...),
+// also while the servers run.
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config.js';
+import { loadConfig, type Config } from '../config.js';
 import { dataPaths } from '../data-paths.js';
-import { MetaStore } from '../store/sqlite/meta.store.js';
+import { MetaStore, metaKeyAdmin } from '../store/sqlite/meta.store.js';
+import type { KeyAdmin } from '../contracts/key-store.js';
 import { PROJECT_NAME } from '../auth/api-key.js';
 
 const USAGE = `usage:
@@ -59,25 +61,47 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-function keys(argv: string[]): void {
+/**
+ * The key store the servers read: PostgreSQL when SOLUTE_STORE is set (every server then sees a
+ * change within a few milliseconds, by notification), else the SQLite file in the data dir.
+ */
+async function openKeyAdmin(config: Config): Promise<{ admin: KeyAdmin; close(): Promise<void> }> {
+  if (config.store === '') {
+    const meta = new MetaStore(dataPaths(config.dataDir).meta);
+    return { admin: metaKeyAdmin(meta), close: async () => meta.close() };
+  }
+  // Loaded here so that the embedded setup starts without pg.
+  const { default: pg } = await import('pg');
+  const { PgMetaStore } = await import('../store/postgres/pg.meta.js');
+  const pool = new pg.Pool({ connectionString: config.store, max: 2 });
+  try {
+    const store = await PgMetaStore.open(pool);
+    return { admin: store, close: () => store.close().finally(() => pool.end()) };
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw new Error(`cannot open the key store in PostgreSQL (SOLUTE_STORE): ${(err as Error).message}`);
+  }
+}
+
+async function keys(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   const config = loadConfig(process.env);
-  const meta = new MetaStore(dataPaths(config.dataDir).meta);
+  const { admin: meta, close } = await openKeyAdmin(config);
   try {
     if (sub === 'create') {
       const { values } = parseArgs({ args: rest, options: { project: { type: 'string' }, secret: { type: 'boolean' } }, strict: true });
       if (!values.project) fail('keys create needs --project NAME');
       if (!PROJECT_NAME.test(values.project)) fail('project names are 1-64 characters: letters, digits, _ . - (starting with a letter or digit)');
-      process.stdout.write(meta.createKey(values.project, values.secret ? 'secret' : 'write') + '\n');
+      process.stdout.write((await meta.createKey(values.project, values.secret ? 'secret' : 'write')) + '\n');
     } else if (sub === 'list') {
       parseArgs({ args: rest, options: {}, strict: true });
-      const rows = meta.listKeys();
+      const rows = await meta.listKeys();
       process.stdout.write('PREFIX\tPROJECT\tKIND\tCREATED\tREVOKED\n');
       for (const k of rows) process.stdout.write(`${k.prefix}\t${k.project}\t${k.kind}\t${k.createdAt}\t${k.revokedAt ?? '-'}\n`);
     } else if (sub === 'revoke') {
       const { positionals } = parseArgs({ args: rest, options: {}, allowPositionals: true, strict: true });
       if (positionals.length !== 1 || positionals[0].length < 4) fail('keys revoke needs one PREFIX (at least 4 characters, e.g. wk_AbCd1234)');
-      const { matched, revoked } = meta.revokeKey(positionals[0]);
+      const { matched, revoked } = await meta.revokeKey(positionals[0]);
       if (matched === 0) fail(`no active key starts with ${positionals[0]}`, 1);
       if (matched > 1) fail(`${matched} active keys start with ${positionals[0]}; give more characters`, 1);
       process.stdout.write(`revoked ${revoked!.prefix} (${revoked!.kind} key of project ${revoked!.project})\n`);
@@ -85,14 +109,14 @@ function keys(argv: string[]): void {
       fail(USAGE);
     }
   } finally {
-    meta.close();
+    await close();
   }
 }
 
-function origins(argv: string[]): void {
+async function origins(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   const config = loadConfig(process.env);
-  const meta = new MetaStore(dataPaths(config.dataDir).meta);
+  const { admin: meta, close } = await openKeyAdmin(config);
   try {
     if (sub === 'set' || sub === 'clear') {
       const { values, positionals } = parseArgs({ args: rest, options: { project: { type: 'string' } }, allowPositionals: true, strict: true });
@@ -109,18 +133,18 @@ function origins(argv: string[]): void {
         if (url.origin === 'null' || url.origin !== o.replace(/\/$/, '').toLowerCase()) fail(`not an origin: ${o} (scheme://host[:port], no path)`);
         return url.origin;
       });
-      meta.setAllowedOrigins(values.project, list);
+      await meta.setAllowedOrigins(values.project, list);
       process.stdout.write(list.length ? `project ${values.project}: only ${list.join(', ')}\n` : `project ${values.project}: any origin\n`);
     } else if (sub === 'list') {
       parseArgs({ args: rest, options: {}, strict: true });
       process.stdout.write('PROJECT\tALLOWED ORIGINS\n');
       // Projects whose row holds only other settings (a rate limit) or a cleared list are not shown.
-      for (const p of meta.listAllowedOrigins()) if (p.origins.length) process.stdout.write(`${p.project}\t${p.origins.join(' ')}\n`);
+      for (const p of await meta.listAllowedOrigins()) if (p.origins.length) process.stdout.write(`${p.project}\t${p.origins.join(' ')}\n`);
     } else {
       fail(USAGE);
     }
   } finally {
-    meta.close();
+    await close();
   }
 }
 
@@ -131,10 +155,10 @@ function positiveInt(flag: string, value: string): number {
   return n;
 }
 
-function limits(argv: string[]): void {
+async function limits(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
   const config = loadConfig(process.env);
-  const meta = new MetaStore(dataPaths(config.dataDir).meta);
+  const { admin: meta, close } = await openKeyAdmin(config);
   try {
     if (sub === 'set') {
       const { values } = parseArgs({
@@ -146,23 +170,23 @@ function limits(argv: string[]): void {
       if (values['events-per-second'] === undefined) fail('limits set needs --events-per-second N');
       const eventsPerSecond = positiveInt('--events-per-second', values['events-per-second']);
       const burst = values.burst === undefined ? null : positiveInt('--burst', values.burst);
-      meta.setRateLimit(values.project, { eventsPerSecond, burst });
+      await meta.setRateLimit(values.project, { eventsPerSecond, burst });
       const at = burst ?? `${Math.max(eventsPerSecond, config.maxBatchEvents)} (default)`;
       process.stdout.write(`project ${values.project}: ${eventsPerSecond} events per second, ${at} at once\n`);
     } else if (sub === 'clear') {
       const { values } = parseArgs({ args: rest, options: { project: { type: 'string' } }, strict: true });
       if (!values.project || !PROJECT_NAME.test(values.project)) fail('limits clear needs --project NAME');
-      meta.setRateLimit(values.project, null);
+      await meta.setRateLimit(values.project, null);
       process.stdout.write(`project ${values.project}: no rate limit\n`);
     } else if (sub === 'list') {
       parseArgs({ args: rest, options: {}, strict: true });
       process.stdout.write('PROJECT\tEVENTS/S\tBURST\n');
-      for (const l of meta.listRateLimits()) process.stdout.write(`${l.project}\t${l.eventsPerSecond}\t${l.burst ?? `${Math.max(l.eventsPerSecond, config.maxBatchEvents)} (default)`}\n`);
+      for (const l of await meta.listRateLimits()) process.stdout.write(`${l.project}\t${l.eventsPerSecond}\t${l.burst ?? `${Math.max(l.eventsPerSecond, config.maxBatchEvents)} (default)`}\n`);
     } else {
       fail(USAGE);
     }
   } finally {
-    meta.close();
+    await close();
   }
 }
 
@@ -270,10 +294,10 @@ async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   try {
     if (cmd === 'serve') await serve(rest);
-    else if (cmd === 'keys') keys(rest);
-    else if (cmd === 'origins') origins(rest);
+    else if (cmd === 'keys') await keys(rest);
+    else if (cmd === 'origins') await origins(rest);
     else if (cmd === 'dead-letters') await deadLetters(rest);
-    else if (cmd === 'limits') limits(rest);
+    else if (cmd === 'limits') await limits(rest);
     else if (cmd === 'seed') await seedCommand(rest);
     else if (cmd === '--help' || cmd === '-h' || cmd === 'help') process.stdout.write(USAGE + '\n');
     else fail(USAGE);

@@ -3,7 +3,7 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { KeyInfo, KeyKind, KeyResolver, RateLimit, ResolvedKey } from '../../contracts/key-store.js';
+import type { KeyAdmin, KeyInfo, KeyKind, KeyResolver, RateLimit, ResolvedKey } from '../../contracts/key-store.js';
 import { DISPLAY_PREFIX_LENGTH, displayPrefix, generateKey, hashKey, sameHash } from '../../auth/api-key.js';
 
 interface KeyRow {
@@ -108,6 +108,17 @@ export class MetaStore implements KeyResolver {
     this.projects = projects;
   }
 
+  /**
+   * After a write through this instance: SQLite's data_version counts other connections' commits
+   * only, so a watching instance reloads at once (the server itself, or a future admin path in it,
+   * then sees its own change when the call returns). The CLI does not watch and skips this.
+   */
+  private changed(): void {
+    if (this.timer === null) return;
+    this.dataVersion = -1;
+    this.refresh();
+  }
+
   resolve(key: string): ResolvedKey | null {
     const hash = hashKey(key);
     const hex = hash.toString('hex');
@@ -138,6 +149,7 @@ export class MetaStore implements KeyResolver {
     this.db
       .prepare('INSERT INTO projects (name, allowed_origins) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET allowed_origins = excluded.allowed_origins')
       .run(project, JSON.stringify(origins));
+    this.changed();
   }
 
   listAllowedOrigins(): Array<{ project: string; origins: string[] }> {
@@ -153,6 +165,7 @@ export class MetaStore implements KeyResolver {
           'ON CONFLICT (name) DO UPDATE SET rate_limit_eps = excluded.rate_limit_eps, rate_limit_burst = excluded.rate_limit_burst',
       )
       .run(project, limit?.eventsPerSecond ?? null, limit?.burst ?? null);
+    this.changed();
   }
 
   /** Projects that have a rate limit. */
@@ -168,6 +181,7 @@ export class MetaStore implements KeyResolver {
     this.db
       .prepare('INSERT INTO api_keys (hash, project, kind, prefix, created_at) VALUES (?, ?, ?, ?, ?)')
       .run(hashKey(key), project, kind, displayPrefix(key), new Date().toISOString());
+    this.changed();
     return key;
   }
 
@@ -190,6 +204,7 @@ export class MetaStore implements KeyResolver {
     const r = matches[0];
     const at = new Date().toISOString();
     this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE hash = ?').run(at, r.hash);
+    this.changed();
     return { matched: 1, revoked: { project: r.project, kind: r.kind, prefix: r.prefix, createdAt: r.created_at, revokedAt: at } };
   }
 
@@ -198,4 +213,20 @@ export class MetaStore implements KeyResolver {
     this.timer = null;
     if (this.db.open) this.db.close();
   }
+}
+
+/**
+ * The KeyAdmin port over a MetaStore: the same synchronous methods, answered as Promises (a throw
+ * becomes a rejection), so the CLI drives this store and the PostgreSQL one alike.
+ */
+export function metaKeyAdmin(meta: MetaStore): KeyAdmin {
+  return {
+    createKey: async (project, kind) => meta.createKey(project, kind),
+    listKeys: async () => meta.listKeys(),
+    revokeKey: async (prefix) => meta.revokeKey(prefix),
+    setAllowedOrigins: async (project, origins) => meta.setAllowedOrigins(project, origins),
+    listAllowedOrigins: async () => meta.listAllowedOrigins(),
+    setRateLimit: async (project, limit) => meta.setRateLimit(project, limit),
+    listRateLimits: async () => meta.listRateLimits(),
+  };
 }
