@@ -23,6 +23,11 @@
 // BENCH_PACED=0 to skip the paced half-load phases, BENCH_KEEP=1 to keep the temporary data dir;
 // OVERLOAD_SECONDS (30), OVERLOAD_CONNECTIONS (32), OVERLOAD_BACKLOG_MAX_EVENTS (10000),
 // OVERLOAD_LIMITED_EVENTS_PER_SECOND (500) for the overload scenario.
+//   6. queries (bench/queries.mjs, runnable alone): profile lookup, events by user, daily counts over
+//      30 days, top events over 7 days, at 1M and 10M seeded events; and the ingest cost of uhash/ahash.
+// Environment: BENCH_QUERIES=0 to skip part 6 (its own settings are in bench/queries.mjs),
+// BENCH_SECONDS (per phase, default 15), BENCH_ROUNDS (default 2),
+// BENCH_PACED=0 to skip the paced half-load phases, BENCH_KEEP=1 to keep the temporary data dir.
 import autocannon from 'autocannon';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -32,6 +37,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runOverload } from './overload.mjs';
+import { queryBench } from './queries.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'solute');
@@ -1003,7 +1009,11 @@ function summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, tot
   return S;
 }
 
-await main().catch((err) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+await main()
+  .then(async () => {
+    if (process.env.BENCH_QUERIES !== '0') await queryBench();
+  })
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });

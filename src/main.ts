@@ -16,6 +16,7 @@ import { DuckDbStore } from './store/duckdb/duckdb.store.js';
 import { MetaStore } from './store/sqlite/meta.store.js';
 import { startAdminServer, type AdminOps } from './admin/admin.server.js';
 import type { EventStore, ReplayResult } from './contracts/event-store.js';
+import { duckDbStats } from './store/duckdb/stats.queries.js';
 
 export interface RunningSolute {
   url: string;
@@ -102,6 +103,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     metrics,
     store,
     profiles: store,
+    stats: await duckDbStats(store.queryConnection()),
     acceptBatch: createAcceptBatch(config, { log, dedupe, backlog }),
     readiness: () => ({
       accepting,

@@ -24,6 +24,9 @@ const USAGE = `usage:
                                            (default M: max(N, SOLUTE_MAX_BATCH_EVENTS))
   solute limits clear --project NAME       no rate limit for NAME (the default)
   solute limits list                       list projects with a rate limit
+  solute seed --events N --users U [--project NAME] [--days D]
+                                           write N synthetic events of U users over the last D days (30)
+                                           into the store; the server must be stopped
 
 environment: PORT, SOLUTE_DATA_DIR (default ./data) and the rest in docs/configuration.md`;
 
@@ -224,6 +227,45 @@ async function deadLetters(argv: string[]): Promise<void> {
   }
 }
 
+/** A positive integer option, with `k`/`M` suffixes (10M = 10,000,000). */
+function count(name: string, v: string | undefined, dflt?: number): number {
+  if (v === undefined) {
+    if (dflt === undefined) fail(`seed needs --${name} N`);
+    return dflt;
+  }
+  const m = /^(\d+)([kKmM]?)$/.exec(v);
+  const n = m ? Number(m[1]) * (m[2] === '' ? 1 : /k/i.test(m[2]) ? 1e3 : 1e6) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) fail(`--${name} must be a positive integer (e.g. 1000000 or 1M), got ${JSON.stringify(v)}`);
+  return n;
+}
+
+async function seedCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { events: { type: 'string' }, users: { type: 'string' }, project: { type: 'string' }, days: { type: 'string' } },
+    strict: true,
+  });
+  const project = values.project ?? 'demo';
+  if (!PROJECT_NAME.test(project)) fail('project names are 1-64 characters: letters, digits, _ . - (starting with a letter or digit)');
+  const opts = { project, events: count('events', values.events), users: count('users', values.users), days: count('days', values.days, 30) };
+  if (opts.days > 3650) fail('--days is at most 3650');
+  const config = loadConfig(process.env);
+  const { DuckDbStore } = await import('../store/duckdb/duckdb.store.js');
+  const { seed } = await import('../store/duckdb/seed.js');
+  const file = dataPaths(config.dataDir).store;
+  const store = await DuckDbStore.open(file, { memoryLimit: config.storeMemoryLimit, threads: config.storeThreads }).catch((err: Error) => {
+    // DuckDB allows one writing process: a running server holds the lock.
+    if (/lock/i.test(err.message)) fail(`the store in ${config.dataDir} is in use (is solute serve running on it?): stop the server, seed, then start it again`, 1);
+    throw err;
+  });
+  try {
+    const r = await seed(store.queryConnection(), { ...opts, now: Date.now(), salt: Date.now() % 1_000_000 });
+    process.stdout.write(`seeded ${r.events} events of ${opts.users} users (${r.identifiedUsers} identified) over ${opts.days} days into project ${project} in ${r.seconds.toFixed(1)} s\n`);
+  } finally {
+    await store.close();
+  }
+}
+
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   try {
@@ -232,6 +274,7 @@ async function main(): Promise<void> {
     else if (cmd === 'origins') origins(rest);
     else if (cmd === 'dead-letters') await deadLetters(rest);
     else if (cmd === 'limits') limits(rest);
+    else if (cmd === 'seed') await seedCommand(rest);
     else if (cmd === '--help' || cmd === '-h' || cmd === 'help') process.stdout.write(USAGE + '\n');
     else fail(USAGE);
   } catch (err) {

@@ -78,8 +78,8 @@ export interface ProfileSummary {
 }
 
 export interface ProfileSearch {
-  /** Trait equality: the trait's JSON value rendered as text equals `value`. */
-  trait?: { key: string; value: string };
+  /** Profiles that have the trait; with `value`, whose trait rendered as text equals it. */
+  trait?: { key: string; value?: string };
   limit: number;
   /** The last profile key of the previous page. */
   after?: string;

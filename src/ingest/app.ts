@@ -18,6 +18,9 @@ import { healthRoutes, type Readiness } from './routes/health.route.js';
 import { queryEventsRoute } from '../query/events.route.js';
 import { profileRoutes } from '../query/profiles.route.js';
 import type { ProfileReader } from '../contracts/profiles.js';
+import { statsRoutes } from '../query/stats.route.js';
+import type { StatsStore } from '../contracts/stats-store.js';
+import { openApiRoute, registerOpenApi } from './openapi.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -30,6 +33,8 @@ export interface AppDeps {
   store?: Pick<EventStore, 'queryEvents'>;
   /** Profiles and groups; absent in an ingest-only process. */
   profiles?: ProfileReader;
+  /** The stats queries; absent: no /api/stats routes. */
+  stats?: StatsStore;
 }
 
 const INGEST_ROUTES = new Set(['/api/events', ...Object.keys(SEGMENT_ROUTES)]);
@@ -148,13 +153,20 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     app.addHook('onRequest', backlogGate({ full: () => !deps.readiness().backlogBelowLimit, retryAfter: config.retryAfterSeconds, isIngest }));
   });
 
-  healthRoutes(app, deps);
-  if (deps.acceptBatch) {
-    eventsRoute(app, { acceptBatch: deps.acceptBatch, keys: deps.keys, metrics: deps.metrics });
-    segmentRoutes(app, { acceptBatch: deps.acceptBatch, keys: deps.keys, metrics: deps.metrics, bodyLimitBytes: config.bodyLimitBytes });
-  }
-  if (deps.store) queryEventsRoute(app, { store: deps.store, keys: deps.keys });
-  if (deps.profiles) profileRoutes(app, { profiles: deps.profiles, keys: deps.keys });
+  // Routes are declared in a plugin registered after the OpenAPI generator, so it sees every one of
+  // them (it collects routes as they are added); the hooks and handlers above still apply to them.
+  registerOpenApi(app);
+  app.register(async (api) => {
+    healthRoutes(api, deps);
+    openApiRoute(api);
+    if (deps.acceptBatch) {
+      eventsRoute(api, { acceptBatch: deps.acceptBatch, keys: deps.keys, metrics: deps.metrics, maxBatchEvents: config.maxBatchEvents });
+      segmentRoutes(api, { acceptBatch: deps.acceptBatch, keys: deps.keys, metrics: deps.metrics, bodyLimitBytes: config.bodyLimitBytes });
+    }
+    if (deps.store) queryEventsRoute(api, { store: deps.store, keys: deps.keys });
+    if (deps.profiles) profileRoutes(api, { profiles: deps.profiles, keys: deps.keys });
+    if (deps.stats) statsRoutes(api, { stats: deps.stats, keys: deps.keys });
+  });
   return app;
 }
 

@@ -36,6 +36,10 @@ function describeValidation(e: FastifyError): string {
   const v = (e as FastifyError & { validation?: ValidationIssue[] }).validation?.[0];
   if (!v) return e.message;
   if (v.keyword === 'additionalProperties') return `unknown query parameter \`${clip(String(v.params.additionalProperty))}\``;
+  if (v.keyword === 'required') return `\`${clip(String(v.params.missingProperty))}\` is required`;
+  if (v.keyword === 'enum' && Array.isArray(v.params.allowedValues)) {
+    return `\`${v.instancePath.replace(/^\//, '')}\` must be one of: ${v.params.allowedValues.join(', ')}`;
+  }
   const name = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
   return name ? `\`${name}\` ${v.message ?? 'is invalid'}` : e.message;
 }

@@ -6,6 +6,7 @@ import type { EventStore } from '../contracts/event-store.js';
 import type { KeyResolver } from '../contracts/key-store.js';
 import { secretKeyHook } from '../ingest/hooks/auth.hook.js';
 import { ALL_EVENT_TYPES } from '../ingest/check/event.schema.js';
+import { SECURITY } from '../ingest/openapi.js';
 
 const NonEmpty = Type.String({ minLength: 1, maxLength: 1024 });
 export const EventsQuery = Type.Object(
@@ -17,7 +18,8 @@ export const EventsQuery = Type.Object(
     messageId: Type.Optional(NonEmpty),
     from: Type.Optional(Type.String({ format: 'date-time' })),
     to: Type.Optional(Type.String({ format: 'date-time' })),
-    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+    // Optional with a default (Ajv fills it in): a client may leave it out, and the document says so.
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },
@@ -39,7 +41,7 @@ function decodeCursor(s: string): { t: number; s: number } {
 }
 
 /** Epoch ms of a from/to bound. The schema checks the format; a leap second (23:59:60) passes it but no Date holds it. */
-function parseBound(name: 'from' | 'to', value: string): number {
+export function parseBound(name: 'from' | 'to', value: string): number {
   const ms = Date.parse(value);
   if (!Number.isFinite(ms)) throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [`\`${name}\` is not a date-time this server can represent`]);
   return ms;
@@ -48,7 +50,7 @@ function parseBound(name: 'from' | 'to', value: string): number {
 export function queryEventsRoute(app: FastifyInstance, deps: { store: Pick<EventStore, 'queryEvents'>; keys: KeyResolver }) {
   app.get<{ Querystring: EventsQuery }>(
     '/api/events',
-    { onRequest: secretKeyHook(deps.keys), schema: { querystring: EventsQuery } },
+    { onRequest: secretKeyHook(deps.keys), schema: { summary: 'Stored events, newest first', security: SECURITY.secret, querystring: EventsQuery } },
     async (req) => {
       const q = req.query;
       const page = await deps.store.queryEvents(req.apiKey!.project, {
@@ -59,7 +61,7 @@ export function queryEventsRoute(app: FastifyInstance, deps: { store: Pick<Event
         messageId: q.messageId,
         from: q.from === undefined ? undefined : parseBound('from', q.from),
         to: q.to === undefined ? undefined : parseBound('to', q.to),
-        limit: q.limit,
+        limit: q.limit!, // the schema's default fills it in
         cursor: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
       });
       return { events: page.events, nextCursor: page.next ? encodeCursor(page.next) : null };

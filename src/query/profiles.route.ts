@@ -5,26 +5,27 @@ import { SoluteError } from '../errors.js';
 import type { KeyResolver } from '../contracts/key-store.js';
 import type { ProfileReader } from '../contracts/profiles.js';
 import { secretKeyHook } from '../ingest/hooks/auth.hook.js';
+import { SECURITY } from '../ingest/openapi.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 1024 });
 const Cursor = Type.String({ maxLength: 2200 });
 
 export const ProfileParams = Type.Object({ id: Id }, { additionalProperties: false });
 export const ProfileQuery = Type.Object(
-  { recent: Type.Integer({ minimum: 0, maximum: 100, default: 10, description: 'How many of the latest events to include' }) },
+  { recent: Type.Optional(Type.Integer({ minimum: 0, maximum: 100, default: 10, description: 'How many of the latest events to include' })) },
   { additionalProperties: false },
 );
 export const ProfilesQuery = Type.Object(
   {
-    trait: Type.Optional(Type.String({ minLength: 1, maxLength: 256, pattern: '^[^"\\\\]*$', description: 'Trait key to match (no `"` or `\\`); needs `value`' })),
-    value: Type.Optional(Type.String({ maxLength: 1024, description: 'The trait value as text: strings as themselves, numbers and booleans as JSON' })),
-    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+    trait: Type.Optional(Type.String({ minLength: 1, maxLength: 256, pattern: '^[^"\\\\]*$', description: 'Only profiles that have this trait (key; no `"` or `\\`)' })),
+    value: Type.Optional(Type.String({ maxLength: 1024, description: 'With `trait`: only profiles whose trait equals this, as text (strings as themselves, numbers and booleans as JSON); needs `trait`' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
     cursor: Type.Optional(Cursor),
   },
   { additionalProperties: false },
 );
 export const GroupQuery = Type.Object(
-  { limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Members per page' }), cursor: Type.Optional(Cursor) },
+  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100, description: 'Members per page' })), cursor: Type.Optional(Cursor) },
   { additionalProperties: false },
 );
 
@@ -49,22 +50,22 @@ export function profileRoutes(app: FastifyInstance, deps: { profiles: ProfileRea
 
   app.get<{ Params: Static<typeof ProfileParams>; Querystring: Static<typeof ProfileQuery> }>(
     '/api/profiles/:id',
-    { onRequest, schema: { params: ProfileParams, querystring: ProfileQuery } },
+    { onRequest, schema: { summary: 'A profile by userId or any linked anonymousId', security: SECURITY.secret, params: ProfileParams, querystring: ProfileQuery } },
     async (req) => {
-      const p = await deps.profiles.profile(req.apiKey!.project, req.params.id, req.query.recent);
+      const p = await deps.profiles.profile(req.apiKey!.project, req.params.id, req.query.recent ?? 10);
       if (!p) throw new SoluteError('SOL_ERR_NOT_FOUND', [`no profile has the id ${JSON.stringify(req.params.id.slice(0, 100))}`]);
       return { ...p, firstSeen: iso(p.firstSeen), lastSeen: iso(p.lastSeen) };
     },
   );
 
-  app.get<{ Querystring: Static<typeof ProfilesQuery> }>('/api/profiles', { onRequest, schema: { querystring: ProfilesQuery } }, async (req) => {
+  app.get<{ Querystring: Static<typeof ProfilesQuery> }>('/api/profiles', { onRequest, schema: { summary: 'List or search profiles by trait', security: SECURITY.secret, querystring: ProfilesQuery } }, async (req) => {
     const q = req.query;
-    if ((q.trait === undefined) !== (q.value === undefined)) {
-      throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', ['`trait` and `value` go together: search with both, or list with neither']);
+    if (q.value !== undefined && q.trait === undefined) {
+      throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', ['`value` needs `trait`: the trait whose value to match']);
     }
     const page = await deps.profiles.profiles(req.apiKey!.project, {
-      trait: q.trait !== undefined ? { key: q.trait, value: q.value! } : undefined,
-      limit: q.limit,
+      trait: q.trait !== undefined ? { key: q.trait, value: q.value } : undefined,
+      limit: q.limit ?? 50,
       after: q.cursor !== undefined ? decode(q.cursor) : undefined,
     });
     return { profiles: page.profiles, nextCursor: page.next === null ? null : encode(page.next) };
@@ -72,10 +73,10 @@ export function profileRoutes(app: FastifyInstance, deps: { profiles: ProfileRea
 
   app.get<{ Params: Static<typeof ProfileParams>; Querystring: Static<typeof GroupQuery> }>(
     '/api/groups/:id',
-    { onRequest, schema: { params: ProfileParams, querystring: GroupQuery } },
+    { onRequest, schema: { summary: 'A group, its traits and members', security: SECURITY.secret, params: ProfileParams, querystring: GroupQuery } },
     async (req) => {
       const g = await deps.profiles.group(req.apiKey!.project, req.params.id, {
-        limit: req.query.limit,
+        limit: req.query.limit ?? 100,
         after: req.query.cursor !== undefined ? decode(req.query.cursor) : undefined,
       });
       if (!g) throw new SoluteError('SOL_ERR_NOT_FOUND', [`no group has the id ${JSON.stringify(req.params.id.slice(0, 100))}`]);

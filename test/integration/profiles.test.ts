@@ -113,6 +113,9 @@ describe('profiles', () => {
       cursor = r.body.nextCursor;
     } while (cursor);
     expect(seen.sort()).toEqual(gold.sort());
+    // A trait alone: every profile that has it.
+    const ranked = await search('trait=rank&limit=1000');
+    expect(ranked.body.profiles.map((p: { userId: string }) => p.userId).sort()).toEqual([...users].sort());
     // Numbers match by their JSON text.
     const r = await search('trait=rank&value=3');
     expect(r.body.profiles.map((p: { userId: string }) => p.userId)).toEqual(['search-3']);
@@ -122,7 +125,7 @@ describe('profiles', () => {
     expectError(await profile('nobody-at-all'), 404, 'SOL_ERR_NOT_FOUND');
     expectError(await profile('user-A', '?recent=101'), 400, 'SOL_ERR_QUERY_INVALID_PARAM');
     expectError(await profile('user-A', '?colour=red'), 400, 'SOL_ERR_QUERY_INVALID_PARAM');
-    expectError(await search('trait=tier'), 400, 'SOL_ERR_QUERY_INVALID_PARAM');
+    expectError(await search('value=gold'), 400, 'SOL_ERR_QUERY_INVALID_PARAM');
     expectError(await search('cursor=bogus'), 400, 'SOL_ERR_QUERY_INVALID_PARAM');
     expectError(await search('limit=0'), 400, 'SOL_ERR_QUERY_INVALID_PARAM');
     const wk = await getJson(s.url, '/api/profiles/user-A', { authorization: `Bearer ${s.writeKey}` });

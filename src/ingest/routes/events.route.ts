@@ -6,9 +6,23 @@ import type { KeyResolver } from '../../contracts/key-store.js';
 import type { Metrics } from '../../metrics.js';
 import { writeKeyHook } from '../hooks/auth.hook.js';
 import { plainJsonOnly } from '../decode-body.js';
+import { Type } from '@sinclair/typebox';
+import { Event } from '../check/event.schema.js';
+import { SECURITY, docsOnlyValidator } from '../openapi.js';
 
-export function eventsRoute(app: FastifyInstance, deps: { acceptBatch: AcceptBatch; keys: KeyResolver; metrics: Metrics }) {
-  app.post('/api/events', { onRequest: writeKeyHook(deps.keys), preParsing: plainJsonOnly }, async (req, reply) => {
+/** The body as the OpenAPI document shows it. Checked by acceptBatch, not by Fastify (see docsOnlyValidator). */
+const batchDoc = (maxEvents: number) =>
+  Type.Object(
+    {
+      batch: Type.Array(Event, { minItems: 1, maxItems: maxEvents }),
+      sentAt: Type.String({ format: 'date-time', description: "the client's clock when it sent the batch" }),
+    },
+    { additionalProperties: true },
+  );
+
+export function eventsRoute(app: FastifyInstance, deps: { acceptBatch: AcceptBatch; keys: KeyResolver; metrics: Metrics; maxBatchEvents: number }) {
+  const schema = { summary: 'Send a batch of events', security: SECURITY.write, body: batchDoc(deps.maxBatchEvents) };
+  app.post('/api/events', { onRequest: writeKeyHook(deps.keys), preParsing: plainJsonOnly, schema, validatorCompiler: docsOnlyValidator }, async (req, reply) => {
     const result = await deps.acceptBatch(req.apiKey!.project, req.body, undefined, req.ip ?? null);
     deps.metrics.accepted.inc(result.processed);
     deps.metrics.duplicates.inc(result.duplicates);

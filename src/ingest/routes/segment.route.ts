@@ -9,6 +9,7 @@ import type { Metrics } from '../../metrics.js';
 import type { AnyEventType } from '../check/event.schema.js';
 import { segmentWriteKeyHooks } from '../hooks/auth.hook.js';
 import { decodingJsonParser } from '../decode-body.js';
+import { SECURITY } from '../openapi.js';
 
 /** Route path → the type it gives its one event; null: a batch. */
 export const SEGMENT_ROUTES: Readonly<Record<string, AnyEventType | null>> = {
@@ -65,7 +66,8 @@ export function segmentRoutes(
     const auth = segmentWriteKeyHooks(deps.keys);
     for (const [url, routeType] of Object.entries(SEGMENT_ROUTES)) {
       const opts = { routeType };
-      v1.post(url, { onRequest: auth.onRequest, preHandler: auth.preHandler }, async (req, reply) => {
+      const schema = { summary: routeType ? `Segment-compatible ${routeType} (one event)` : 'Segment-compatible batch', security: SECURITY.segment };
+      v1.post(url, { onRequest: auth.onRequest, preHandler: auth.preHandler, schema }, async (req, reply) => {
         const result = await deps.acceptBatch(req.apiKey!.project, req.body, opts, req.ip ?? null);
         deps.metrics.accepted.inc(result.processed);
         deps.metrics.duplicates.inc(result.duplicates);
@@ -75,6 +77,6 @@ export function segmentRoutes(
         return reply.code(200).send(result);
       });
     }
-    v1.post(SEGMENT_METRICS_ROUTE, async (_req, reply) => reply.code(200).send({ success: true }));
+    v1.post(SEGMENT_METRICS_ROUTE, { schema: { summary: "The browser SDK's own metrics: answered 200, not stored" } }, async (_req, reply) => reply.code(200).send({ success: true }));
   });
 }

@@ -56,9 +56,13 @@ export async function searchProfiles(db: DuckDBConnection, project: string, s: P
   const params: Record<string, string> = { project };
   if (s.trait) {
     // The trait's value as text: strings as themselves, numbers and booleans as their JSON.
-    where.push('json_extract_string(traits, $path) = $value');
     params.path = traitPath(s.trait.key);
-    params.value = s.trait.value;
+    if (s.trait.value === undefined) {
+      where.push('json_exists(traits, $path)');
+    } else {
+      where.push('json_extract_string(traits, $path) = $value');
+      params.value = s.trait.value;
+    }
   }
   if (s.after !== undefined) (where.push('profile > $after'), (params.after = s.after));
   const rows = await db.runAndReadAll(

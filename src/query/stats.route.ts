@@ -1,0 +1,120 @@
+// GET /api/stats/events (counts per hour or day, in a time zone) and GET /api/stats/top-events,
+// with a secret key. The query schemas below are what Fastify validates with (unknown parameters
+// included: additionalProperties false) and what /openapi.json shows.
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { SoluteError } from '../errors.js';
+import type { KeyResolver } from '../contracts/key-store.js';
+import type { StatsStore } from '../contracts/stats-store.js';
+import { secretKeyHook } from '../ingest/hooks/auth.hook.js';
+import { ALL_EVENT_TYPES } from '../ingest/check/event.schema.js';
+import { parseBound } from './events.route.js';
+import { SECURITY } from '../ingest/openapi.js';
+import { DAY_MS, bucketsOf, canonicalTimeZone, formatInZone, offsetSpans } from './time-zone.js';
+
+/** Longest range per interval: a year of days (a leap year's 366), a month of hours. */
+export const MAX_RANGE_DAYS = { day: 366, hour: 31 } as const;
+
+const DateTime = (what: string) => Type.String({ format: 'date-time', description: `${what}, ISO 8601 with a zone (e.g. 2025-01-15T00:00:00Z)` });
+
+export const StatsEventsQuery = Type.Object(
+  {
+    event: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'only events with this name' })),
+    type: Type.Optional(Type.Unsafe<string>({ type: 'string', enum: [...ALL_EVENT_TYPES], description: 'only events of this type' })),
+    from: DateTime('start of the range, inclusive'),
+    to: DateTime('end of the range, exclusive'),
+    // Optional with defaults, which Ajv fills in before the handler runs.
+    interval: Type.Optional(Type.Unsafe<'hour' | 'day'>({ type: 'string', enum: ['hour', 'day'], default: 'day', description: 'bucket width, in local time of `tz`' })),
+    tz: Type.Optional(Type.String({ minLength: 1, maxLength: 64, default: 'UTC', description: 'IANA time zone of the buckets, e.g. Europe/Berlin' })),
+  },
+  { additionalProperties: false },
+);
+type StatsEventsQuery = Static<typeof StatsEventsQuery>;
+
+export const TopEventsQuery = Type.Object(
+  {
+    from: DateTime('start of the range, inclusive'),
+    to: DateTime('end of the range, exclusive'),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'how many event names' })),
+  },
+  { additionalProperties: false },
+);
+type TopEventsQuery = Static<typeof TopEventsQuery>;
+
+const Figures = { count: Type.Number({ description: 'events' }), users: Type.Number({ description: 'distinct userId, else anonymousId, as sent' }) };
+const StatsEventsAnswer = Type.Object({
+  interval: Type.String(),
+  tz: Type.String(),
+  event: Type.Union([Type.String(), Type.Null()]),
+  type: Type.Union([Type.String(), Type.Null()]),
+  from: Type.String({ format: 'date-time' }),
+  to: Type.String({ format: 'date-time' }),
+  buckets: Type.Array(Type.Object({ start: Type.String({ format: 'date-time', description: 'first instant of the bucket, with the zone offset' }), ...Figures })),
+  total: Type.Object(Figures),
+});
+const TopEventsAnswer = Type.Object({
+  from: Type.String({ format: 'date-time' }),
+  to: Type.String({ format: 'date-time' }),
+  events: Type.Array(Type.Object({ event: Type.String(), ...Figures })),
+});
+
+/** [from, to) in epoch ms, or a 400 naming what is wrong. */
+function range(q: { from: string; to: string }, maxDays: number | null, why = ''): { from: number; to: number } {
+  const from = parseBound('from', q.from);
+  const to = parseBound('to', q.to);
+  if (from >= to) throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', ['`from` must be before `to`']);
+  if (maxDays !== null && to - from > maxDays * DAY_MS) {
+    const days = ((to - from) / DAY_MS).toFixed(1);
+    throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [`\`from\`..\`to\` spans ${days} days; the most is ${maxDays} days${why}`]);
+  }
+  return { from, to };
+}
+
+export function statsRoutes(app: FastifyInstance, deps: { stats: StatsStore; keys: KeyResolver }) {
+  const auth = secretKeyHook(deps.keys);
+
+  app.get<{ Querystring: StatsEventsQuery }>(
+    '/api/stats/events',
+    { onRequest: auth, schema: { summary: 'Event counts and distinct users per hour or day', security: SECURITY.secret, querystring: StatsEventsQuery, response: { 200: StatsEventsAnswer } } },
+    async (req) => {
+      const q = req.query as Required<StatsEventsQuery>; // the schema's defaults fill interval and tz in
+      // Echoed as sent: Intl's canonical names are sometimes the legacy ones (Asia/Kolkata -> Asia/Calcutta).
+      const tz = q.tz;
+      if (canonicalTimeZone(tz) === null) {
+        throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [`\`tz\` ${JSON.stringify(q.tz.slice(0, 64))} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)`]);
+      }
+      const why = q.interval === 'hour' ? ' with interval=hour (use interval=day for longer ranges)' : ' with interval=day';
+      const { from, to } = range(q, MAX_RANGE_DAYS[q.interval], why);
+      const spans = offsetSpans(tz, from, to);
+      const result = await deps.stats.countEvents(req.apiKey!.project, { from, to, event: q.event, type: q.type, interval: q.interval, spans });
+      const found = new Map(result.buckets.map((b) => [b.key, b]));
+      const buckets = bucketsOf(q.interval, spans, from, to).map((b) => {
+        const hit = found.get(b.key);
+        found.delete(b.key);
+        return { start: formatInZone(tz, b.start), count: hit?.count ?? 0, users: hit?.users ?? 0 };
+      });
+      // Every stored row must land in a bucket listed here: anything left is a bug, not a figure to drop.
+      if (found.size > 0) throw new Error(`stats: ${found.size} bucket keys outside the computed buckets (${[...found.keys()].slice(0, 3).join(', ')})`);
+      return {
+        interval: q.interval,
+        tz,
+        event: q.event ?? null,
+        type: q.type ?? null,
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        buckets,
+        total: result.total,
+      };
+    },
+  );
+
+  app.get<{ Querystring: TopEventsQuery }>(
+    '/api/stats/top-events',
+    { onRequest: auth, schema: { summary: 'The most frequent event names in a time range', security: SECURITY.secret, querystring: TopEventsQuery, response: { 200: TopEventsAnswer } } },
+    async (req) => {
+      const { from, to } = range(req.query, null);
+      const events = await deps.stats.topEvents(req.apiKey!.project, { from, to, limit: req.query.limit! });
+      return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), events };
+    },
+  );
+}

@@ -1,0 +1,340 @@
+// GET /api/stats/events and /api/stats/top-events over real HTTP, on events sent through
+// POST /api/events. Every figure is checked against one computed here from the stored events'
+// corrected timestamps, bucketed with Intl (its own local dates and offsets, not src/query/time-zone.ts),
+// across DST changes in New York and Berlin, per day and per hour.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeEvent, postEvents, startTestServer, type TestServer } from '../helpers/solute.js';
+import { createKey, expectError, getJson, readAll, waitStored } from '../helpers/assertions.js';
+
+type Ev = Record<string, any>;
+
+const NAMES = ['Signed Up', 'Button Clicked', 'Checkout', 'Video Played'];
+const USERS = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6'];
+const ANONS = ['a1', 'a2', 'a3'];
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+// Windows around DST changes: New York springs forward 2025-03-09 07:00Z and falls back 2025-11-02
+// 06:00Z; Berlin springs forward 2025-03-30 01:00Z and falls back 2025-10-26 01:00Z.
+const WINDOWS = [
+  [Date.parse('2025-03-07T00:00:00Z'), Date.parse('2025-03-11T00:00:00Z')],
+  [Date.parse('2025-03-29T00:00:00Z'), Date.parse('2025-03-31T12:00:00Z')],
+  [Date.parse('2025-10-25T00:00:00Z'), Date.parse('2025-10-27T00:00:00Z')],
+  [Date.parse('2025-11-01T00:00:00Z'), Date.parse('2025-11-03T12:00:00Z')],
+];
+
+function rng(seed: number) {
+  let x = seed >>> 0 || 1;
+  return (n: number) => {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+}
+
+function dataset(tag: string, seed: number): Ev[] {
+  const r = rng(seed);
+  const out: Ev[] = [];
+  for (const [a, b] of WINDOWS) {
+    for (let i = 0; i < 150; i++) {
+      const type = ['track', 'track', 'track', 'page', 'identify'][r(5)];
+      const userId = r(3) > 0 ? USERS[r(USERS.length)] : undefined;
+      out.push(
+        makeEvent({
+          type,
+          messageId: `${tag}-${out.length}`,
+          timestamp: new Date(a + r(Math.floor((b - a) / 1000)) * 1000).toISOString(),
+          userId,
+          anonymousId: userId === undefined || r(2) === 0 ? ANONS[r(ANONS.length)] : undefined,
+          event: type === 'track' ? NAMES[r(NAMES.length)] : undefined,
+          properties: type === 'track' ? {} : undefined,
+        }),
+      );
+    }
+  }
+  // A few right on bucket edges: UTC midnight and the instants clocks change.
+  for (const t of ['2025-03-09T07:00:00Z', '2025-03-09T06:59:59.999Z', '2025-11-02T06:00:00Z', '2025-11-02T05:59:59.999Z', '2025-10-26T01:00:00Z', '2025-03-08T00:00:00Z']) {
+    out.push(makeEvent({ messageId: `${tag}-${out.length}`, timestamp: t, userId: 'edge' }));
+  }
+  return out;
+}
+
+/** The local wall time of `ms` in `tz` and the zone's offset then, from Intl alone. */
+function local(tz: string, ms: number): { date: string; hour: string; minute: string; offset: string } {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3, timeZoneName: 'longOffset',
+  }).formatToParts(ms);
+  const p = Object.fromEntries(parts.map((x) => [x.type, x.value]));
+  return { date: `${p.year}-${p.month}-${p.day}`, hour: p.hour, minute: `${p.minute}:${p.second}.${p.fractionalSecond}`, offset: p.timeZoneName };
+}
+
+/** Bucket label of an instant: the local date (day), or local date, hour and offset (hour: the repeated hour is two). */
+const label = (tz: string, interval: 'day' | 'hour', ms: number) => {
+  const l = local(tz, ms);
+  return interval === 'day' ? l.date : `${l.date} ${l.hour} ${l.offset}`;
+};
+
+const who = (e: Ev) => (e.userId ?? e.anonymousId) as string;
+
+describe('GET /api/stats/*', () => {
+  let s: TestServer;
+  let other: { writeKey: string; secretKey: string };
+  /** Stored events of project "test", with their corrected timestamp in ms. */
+  let stored: Array<Ev & { t: number }> = [];
+  let writeKey: string;
+
+  const stats = (path: string, qs: Record<string, string | number> | string, key = s.secretKey) => {
+    const q = typeof qs === 'string' ? qs : new URLSearchParams(Object.entries(qs).map(([k, v]): [string, string] => [k, String(v)])).toString();
+    return getJson(s.url, `/api/stats/${path}?${q}`, { authorization: `Bearer ${key}` });
+  };
+
+  beforeAll(async () => {
+    s = await startTestServer();
+    writeKey = s.writeKey;
+    other = { writeKey: createKey(s.dataDir, 'other'), secretKey: createKey(s.dataDir, 'other', 'secret') };
+    const mine = dataset('s', 11);
+    for (let i = 0; i < mine.length; i += 100) {
+      const r = await postEvents(s.url, writeKey, { batch: mine.slice(i, i + 100), sentAt: new Date().toISOString() });
+      expect(r.body.processed).toBe(Math.min(100, mine.length - i));
+    }
+    // Another project's events in the same windows must never be counted.
+    const theirs = dataset('o', 5).slice(0, 100);
+    expect((await postEvents(s.url, other.writeKey, { batch: theirs, sentAt: new Date().toISOString() })).body.processed).toBe(100);
+    await waitStored(s.url);
+    const all = await readAll(s.url, s.secretKey);
+    expect(all).toHaveLength(mine.length);
+    stored = all.map((e) => {
+      const t = Date.parse(e.timestamp);
+      expect(t).toBe(Date.parse(e.receivedAt) - (Date.parse(e.sentAt) - Date.parse(e.originalTimestamp)));
+      return { ...e, t };
+    });
+  });
+  afterAll(() => s.close());
+
+  /** The expected answer, bucketed with Intl: label -> {count, users}. */
+  function expected(tz: string, interval: 'day' | 'hour', from: number, to: number, pred: (e: Ev) => boolean = () => true) {
+    const m = new Map<string, { count: number; users: Set<string> }>();
+    const all = new Set<string>();
+    let count = 0;
+    for (const e of stored) {
+      if (e.t < from || e.t >= to || !pred(e)) continue;
+      const k = label(tz, interval, e.t);
+      const b = m.get(k) ?? { count: 0, users: new Set<string>() };
+      b.count++;
+      b.users.add(who(e));
+      m.set(k, b);
+      all.add(who(e));
+      count++;
+    }
+    return { buckets: m, total: { count, users: all.size } };
+  }
+
+  /** Checks an answer's buckets: contiguous, each starting at a local midnight / hour, and their figures. */
+  function check(body: any, tz: string, interval: 'day' | 'hour', from: number, to: number, pred?: (e: Ev) => boolean) {
+    const want = expected(tz, interval, from, to, pred);
+    expect(body.total).toEqual(want.total);
+    const starts = body.buckets.map((b: any) => Date.parse(b.start));
+    // The first bucket holds `from`, the last holds `to - 1 ms`; labels are distinct and in order.
+    expect(starts[0]).toBeLessThanOrEqual(from);
+    expect(label(tz, interval, starts[0])).toBe(label(tz, interval, from));
+    expect(label(tz, interval, starts.at(-1))).toBe(label(tz, interval, to - 1));
+    const labels = starts.map((t: number) => label(tz, interval, t));
+    expect(new Set(labels).size).toBe(labels.length);
+    for (let i = 0; i < starts.length; i++) {
+      const l = local(tz, starts[i]);
+      // Each start is the first instant of its bucket: local 00:00 (day) or :00 (hour), and the instant before it is in the previous bucket.
+      expect(l.minute).toBe('00:00.000');
+      if (interval === 'day') expect(l.hour).toBe('00');
+      if (i > 0) expect(label(tz, interval, starts[i] - 1)).toBe(labels[i - 1]);
+      // The written offset is the zone's at that instant.
+      expect(body.buckets[i].start.slice(23)).toBe(['GMT', 'GMT+00:00'].includes(l.offset) ? 'Z' : l.offset.slice(3));
+      const w = want.buckets.get(labels[i]);
+      expect({ label: labels[i], count: body.buckets[i].count, users: body.buckets[i].users }).toEqual({ label: labels[i], count: w?.count ?? 0, users: w?.users.size ?? 0 });
+    }
+    // Every expected bucket is among the answer's.
+    for (const k of want.buckets.keys()) expect(labels).toContain(k);
+    return labels;
+  }
+
+  const iso = (ms: number) => new Date(ms).toISOString();
+
+  it.each([
+    ['UTC', 'day'],
+    ['America/New_York', 'day'],
+    ['Europe/Berlin', 'day'],
+    ['Asia/Kolkata', 'day'],
+  ] as const)('daily counts in %s over the whole data set', async (tz, interval) => {
+    const from = Date.parse('2025-03-01T00:00:00Z');
+    const to = Date.parse('2025-11-10T00:00:00Z');
+    const r = await stats('events', { from: iso(from), to: iso(to), tz, interval });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ interval, tz, event: null, type: null, from: iso(from), to: iso(to) });
+    const labels = check(r.body, tz, interval, from, to);
+    // Empty days appear with 0: one bucket per local day.
+    expect(labels.length).toBeGreaterThan(250);
+    expect(r.body.total.count).toBe(stored.length);
+  });
+
+  it('New York by day across spring forward: the 23-hour day is one bucket', async () => {
+    const from = Date.parse('2025-03-08T05:00:00Z'); // local midnight, EST
+    const to = Date.parse('2025-03-10T04:00:00Z'); // local midnight, EDT
+    const r = await stats('events', { from: iso(from), to: iso(to), tz: 'America/New_York' });
+    expect(r.body.buckets.map((b: any) => b.start)).toEqual(['2025-03-08T00:00:00.000-05:00', '2025-03-09T00:00:00.000-05:00']);
+    check(r.body, 'America/New_York', 'day', from, to);
+  });
+
+  it.each([
+    // Buckets are real hours: 48 in 48 hours, whether local 02:00 is skipped (spring) or 01:00 repeated (fall).
+    ['America/New_York', '2025-03-08T12:00:00Z', '2025-03-10T12:00:00Z', 48],
+    ['America/New_York', '2025-11-01T12:00:00Z', '2025-11-03T12:00:00Z', 48],
+    ['Europe/Berlin', '2025-03-29T12:00:00Z', '2025-03-31T12:00:00Z', 48],
+    ['Europe/Berlin', '2025-10-25T00:00:00Z', '2025-10-27T00:00:00Z', 48],
+    ['UTC', '2025-03-07T00:00:00Z', '2025-03-11T00:00:00Z', 96],
+    ['Asia/Kolkata', '2025-03-07T00:00:00Z', '2025-03-08T00:00:00Z', 25], // +05:30: hours start at :30 UTC
+  ])('hourly counts in %s from %s to %s', async (tz, f, t, n) => {
+    const from = Date.parse(f);
+    const to = Date.parse(t);
+    const r = await stats('events', { from: f, to: t, tz, interval: 'hour' });
+    expect(r.status).toBe(200);
+    const labels = check(r.body, tz, 'hour', from, to);
+    expect(labels).toHaveLength(n);
+    // Buckets are real hours (wall clock aside): consecutive starts are 1 h apart.
+    const starts = r.body.buckets.map((b: any) => Date.parse(b.start));
+    for (let i = 2; i < starts.length; i++) expect(starts[i] - starts[i - 1]).toBe(HOUR);
+  });
+
+  it('the repeated hour in New York is two buckets with two offsets', async () => {
+    const r = await stats('events', { from: '2025-11-02T04:00:00Z', to: '2025-11-02T08:00:00Z', tz: 'America/New_York', interval: 'hour' });
+    expect(r.body.buckets.map((b: any) => b.start)).toEqual([
+      '2025-11-02T00:00:00.000-04:00',
+      '2025-11-02T01:00:00.000-04:00',
+      '2025-11-02T01:00:00.000-05:00',
+      '2025-11-02T02:00:00.000-05:00',
+    ]);
+  });
+
+  it('a range that starts and ends inside buckets counts only [from, to)', async () => {
+    const times = stored.map((e) => e.t).sort((a, b) => a - b);
+    const from = times[40];
+    const to = times[400];
+    for (const interval of ['day', 'hour'] as const) {
+      for (const tz of ['UTC', 'Europe/Berlin']) {
+        if (interval === 'hour' && to - from > 31 * DAY) continue;
+        const r = await stats('events', { from: iso(from), to: iso(to), tz, interval });
+        expect(r.status, JSON.stringify(r.body)).toBe(200);
+        check(r.body, tz, interval, from, to);
+      }
+    }
+  });
+
+  it('filters by event name and by type, alone and together', async () => {
+    const from = Date.parse('2025-03-01T00:00:00Z');
+    const to = Date.parse('2025-11-10T00:00:00Z');
+    for (const name of NAMES) {
+      const r = await stats('events', { from: iso(from), to: iso(to), event: name, tz: 'Europe/Berlin' });
+      expect(r.body.event).toBe(name);
+      check(r.body, 'Europe/Berlin', 'day', from, to, (e) => e.event === name);
+      expect(r.body.total.count).toBeGreaterThan(0);
+    }
+    for (const type of ['track', 'page', 'identify', 'group'] as const) {
+      const r = await stats('events', { from: iso(from), to: iso(to), type });
+      check(r.body, 'UTC', 'day', from, to, (e) => e.type === type);
+    }
+    const r = await stats('events', { from: iso(from), to: iso(to), type: 'page', event: NAMES[0] });
+    expect(r.body.total).toEqual({ count: 0, users: 0 });
+    const none = await stats('events', { from: iso(from), to: iso(to), event: 'No Such Event' });
+    expect(none.body.total).toEqual({ count: 0, users: 0 });
+    expect(none.body.buckets.every((b: any) => b.count === 0 && b.users === 0)).toBe(true);
+  });
+
+  it('top events: names by count, ties by name, with distinct users; limit', async () => {
+    const from = Date.parse('2025-03-01T00:00:00Z');
+    const to = Date.parse('2025-10-26T00:00:00Z');
+    const counts = new Map<string, { count: number; users: Set<string> }>();
+    for (const e of stored) {
+      if (e.t < from || e.t >= to || e.event === undefined) continue;
+      const c = counts.get(e.event) ?? { count: 0, users: new Set() };
+      c.count++;
+      c.users.add(who(e));
+      counts.set(e.event, c);
+    }
+    const want = [...counts].map(([event, c]) => ({ event, count: c.count, users: c.users.size })).sort((a, b) => b.count - a.count || (a.event < b.event ? -1 : 1));
+    const r = await stats('top-events', { from: iso(from), to: iso(to) });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ from: iso(from), to: iso(to), events: want });
+    const two = await stats('top-events', { from: iso(from), to: iso(to), limit: 2 });
+    expect(two.body.events).toEqual(want.slice(0, 2));
+    const empty = await stats('top-events', { from: '2024-01-01T00:00:00Z', to: '2024-02-01T00:00:00Z' });
+    expect(empty.body.events).toEqual([]);
+  });
+
+  it('another project sees only its own events', async () => {
+    const q = { from: '2025-03-01T00:00:00Z', to: '2025-11-10T00:00:00Z' };
+    const theirs = await stats('events', q, other.secretKey);
+    expect(theirs.body.total.count).toBe(100);
+    const mine = await stats('events', q);
+    expect(mine.body.total.count).toBe(stored.length);
+  });
+
+  describe('parameter checks: 400 SOL_ERR_QUERY_INVALID_PARAM naming the parameter', () => {
+    const ok = 'from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z';
+    it.each([
+      [`${ok}&foo=1`, 'foo'],
+      [`${ok}&limit=10`, 'limit'], // top-events' parameter, not this route's
+      [`${ok}&interval=week`, 'interval'],
+      [`${ok}&interval=HOUR`, 'interval'],
+      [`${ok}&interval=`, 'interval'],
+      [`${ok}&tz=Mars/Base`, 'tz'],
+      [`${ok}&tz=`, 'tz'],
+      [`${ok}&type=screenview`, 'type'],
+      [`${ok}&event=`, 'event'],
+      ['to=2025-03-05T00:00:00Z', 'from'],
+      ['from=2025-03-05T00:00:00Z', 'to'],
+      ['from=yesterday&to=2025-03-05T00:00:00Z', 'from'],
+      ['from=2025-03-01T00:00:00Z&to=2025-03-05', 'to'],
+      ['from=2025-03-01T00:00:00&to=2025-03-05T00:00:00Z', 'from'],
+      ['from=2016-12-31T23:59:60Z&to=2017-01-05T00:00:00Z', 'from'],
+      ['from=2025-03-05T00:00:00Z&to=2025-03-05T00:00:00Z', '`from` must be before `to`'],
+      ['from=2025-03-06T00:00:00Z&to=2025-03-05T00:00:00Z', '`from` must be before `to`'],
+      ['from=2024-01-01T00:00:00Z&to=2025-01-02T00:00:01Z', '366 days'],
+      ['from=2025-01-01T00:00:00Z&to=2025-02-01T00:00:01Z&interval=hour', '31 days'],
+      [`${ok}&from=2025-03-02T00:00:00Z`, 'from'], // given twice
+    ])('/api/stats/events?%s', async (qs, text) => {
+      const r = await stats('events', qs);
+      expectError(r, 400, 'SOL_ERR_QUERY_INVALID_PARAM');
+      expect(r.body.message).toContain(text);
+    });
+
+    it.each([
+      [`${ok}&limit=0`, 'limit'],
+      [`${ok}&limit=101`, 'limit'],
+      [`${ok}&limit=abc`, 'limit'],
+      [`${ok}&limit=1.5`, 'limit'],
+      [`${ok}&interval=day`, 'interval'],
+      [`${ok}&tz=UTC`, 'tz'],
+      ['to=2025-03-05T00:00:00Z', 'from'],
+      ['from=2025-03-05T00:00:00Z&to=2025-03-01T00:00:00Z', '`from` must be before `to`'],
+    ])('/api/stats/top-events?%s', async (qs, text) => {
+      const r = await stats('top-events', qs);
+      expectError(r, 400, 'SOL_ERR_QUERY_INVALID_PARAM');
+      expect(r.body.message).toContain(text);
+    });
+
+    it('the longest ranges allowed pass: 366 days by day, 31 days by hour', async () => {
+      expect((await stats('events', 'from=2024-01-01T00:00:00Z&to=2025-01-01T00:00:00Z')).status).toBe(200);
+      const h = await stats('events', 'from=2025-01-01T00:00:00Z&to=2025-02-01T00:00:00Z&interval=hour');
+      expect(h.status).toBe(200);
+      expect(h.body.buckets).toHaveLength(31 * 24);
+    });
+  });
+
+  describe('keys', () => {
+    it.each(['events', 'top-events'])('/api/stats/%s: 401 without a key or with an unknown one, 403 with a write key', async (path) => {
+      const q = '?from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z';
+      expectError(await getJson(s.url, `/api/stats/${path}${q}`), 401, 'SOL_ERR_AUTH_MISSING_BEARER');
+      expectError(await getJson(s.url, `/api/stats/${path}${q}`, { authorization: 'Bearer sk_nope' }), 401, 'SOL_ERR_AUTH_INVALID_KEY');
+      expectError(await getJson(s.url, `/api/stats/${path}${q}`, { authorization: `Bearer ${writeKey}` }), 403, 'SOL_ERR_AUTH_WRONG_KEY_KIND');
+      // The key is checked before the parameters: a bad query without a key is still a 401.
+      expectError(await getJson(s.url, `/api/stats/${path}?foo=1`), 401, 'SOL_ERR_AUTH_MISSING_BEARER');
+    });
+  });
+});
