@@ -1,10 +1,12 @@
-// The store contract against the embedded DuckDB store.
+// The store and stats contracts against the embedded DuckDB store.
 import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbStore } from '../../src/store/duckdb/duckdb.store.js';
 import { tempDir } from '../helpers/solute.js';
+import { duckDbStats } from '../../src/store/duckdb/stats.queries.js';
 import { eventStoreContract } from './event-store.contract.js';
+import { statsStoreContract } from './stats-store.contract.js';
 
 eventStoreContract('DuckDB', async () => {
   const dir = tempDir('solute-contract-');
@@ -29,6 +31,19 @@ eventStoreContract('DuckDB', async () => {
       c.closeSync();
       instance.closeSync();
       return rows;
+    },
+  };
+});
+
+statsStoreContract('DuckDB', async () => {
+  const dir = tempDir('solute-contract-');
+  const store = await DuckDbStore.open(path.join(dir, 'store.duckdb'), { memoryLimit: '256MB', threads: 1 });
+  return {
+    store,
+    stats: await duckDbStats(store.queryConnection()),
+    async close() {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     },
   };
 });

@@ -315,6 +315,7 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         expect(await ids({ trait: { key: 'paid', value: 'true' }, limit: 10 })).toEqual(['s-1']);
         expect(await ids({ trait: { key: 'seats', value: 'null' }, limit: 10 })).toEqual([]);
         expect(await ids({ trait: { key: 'plan', value: 'free\u0000' }, limit: 10 })).toEqual(['s-3']);
+        expect(await ids({ trait: { key: 'seats' }, limit: 10 })).toEqual(['s-1', 's-2', 's-3']);
         const first = await store.profiles('p1', { limit: 3 });
         expect(first.profiles).toEqual([
           { userId: 's-1', traits: { plan: 'pro', seats: 5, paid: true }, ids: ['s-1'] },

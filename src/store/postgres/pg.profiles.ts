@@ -47,8 +47,13 @@ export async function searchProfiles(db: pg.Pool, project: string, s: ProfileSea
   const params: unknown[] = [p];
   if (s.trait) {
     // The trait's value as text: strings as themselves, numbers and booleans as their JSON (as DuckDB's json_extract_string).
-    params.push(enc(s.trait.key), enc(s.trait.value));
-    where.push(`traits ->> $${params.length - 1} = $${params.length}`);
+    params.push(enc(s.trait.key));
+    if (s.trait.value === undefined) {
+      where.push(`(traits -> $${params.length}) IS NOT NULL`); // a JSON null is a json 'null', not SQL NULL: it has the trait
+    } else {
+      params.push(enc(s.trait.value));
+      where.push(`traits ->> $${params.length - 1} = $${params.length}`);
+    }
   }
   if (s.after !== undefined) (params.push(enc(s.after)), where.push(`profile > $${params.length}`));
   const rows = await db.query<{ profile: string; user_id: string | null; traits: string }>(

@@ -21,6 +21,8 @@ import { migrate } from './pg.schema.js';
 import { applyStatefulSteps, underSavepoint } from './pg.state.js';
 import { readGroup, readProfile, searchProfiles } from './pg.profiles.js';
 import { dec, decJson, decNull, enc, encJson, encNull } from './pg.text.js';
+import { pgStats } from './pg.stats.js';
+import type { StatsStore } from '../../contracts/stats-store.js';
 
 export interface PgStoreOptions {
   /** The schema holding the tables (created if missing); default `public`. Lower-case letters, digits, `_`. */
@@ -173,6 +175,11 @@ export class PgStore implements EventStore, ProfileReader {
 
   group(project: string, groupId: string, members: { limit: number; after?: string }): Promise<Group | null> {
     return readGroup(this.pool, project, groupId, members);
+  }
+
+  /** The stats queries over this store's events (contracts/stats-store.ts). */
+  stats(): StatsStore {
+    return pgStats(this.pool);
   }
 
   /** Idempotent; a second call waits for the first. */
