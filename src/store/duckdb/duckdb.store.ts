@@ -159,7 +159,11 @@ export class DuckDbStore implements EventStore, ProfileReader {
     await fs.writeFile(file, text);
     try {
       const src = `read_ndjson(${sqlString(file)}, columns=${COLUMNS}, format='newline_delimited')`;
-      const r = await w.run(`INSERT INTO events ${SELECT_COLUMNS} FROM ${src}`);
+      // Exact dedupe in the store too (the ack-time index forgets after its window): a message id
+      // already stored in the project, or earlier in the batch, is skipped.
+      const fresh = `(SELECT * FROM ${src} QUALIFY row_number() OVER (PARTITION BY p, m ORDER BY s) = 1) AS src
+        WHERE NOT EXISTS (SELECT 1 FROM events x WHERE x.project = src.p AND x.message_id = src.m)`;
+      const r = await w.run(`INSERT INTO events ${SELECT_COLUMNS} FROM ${fresh}`);
       return Number(r.rowsChanged);
     } catch (err) {
       throw new BulkLoadFailed(err);
@@ -172,9 +176,12 @@ export class DuckDbStore implements EventStore, ProfileReader {
     const row = 'SELECT $1::VARCHAR, $2::BIGINT, $3::BIGINT, $4::VARCHAR, $5::VARCHAR, $6::VARCHAR, $7::VARCHAR, $8::VARCHAR, $9::JSON';
     const insert = await this.writer.prepare(`INSERT INTO events SELECT *, ${HASHES('col6', 'col7')} FROM (${row}) AS r(col1, col2, col3, col4, col5, col6, col7, col8, col9)`);
     const probe = await this.reader.prepare(row);
+    const exists = await this.writer.prepare('SELECT 1 FROM events WHERE project = $1 AND message_id = $2');
     let stored = 0;
     for (const pl of lines) {
       const l = pl.line;
+      exists.bind([l.p, l.m]);
+      if ((await exists.runAndReadAll()).currentRowCount > 0) continue; // stored before, or earlier in this batch
       const values = [l.p, l.s, l.t, l.y, l.n, l.u, l.a, l.m, JSON.stringify(l.e)];
       try {
         // A failed statement aborts DuckDB's transaction, so each line is tried first outside it.

@@ -1,0 +1,68 @@
+// The stats queries (contracts/stats-store.ts) over the PostgreSQL events table, with the same
+// answers as DuckDB's (store/duckdb/stats.queries.ts): one scan per query over the (project, ts)
+// or (project, event, ts) index, the bucket key as integer arithmetic on ts with the zone's offset
+// spans inlined as a CASE, and GROUPING SETS for the buckets and the total in one pass.
+import type pg from 'pg';
+import type { BucketCount, CountQuery, CountResult, EventTotal, OffsetSpan, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
+import { dec, enc } from './pg.text.js';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/** Who an event is by: its userId, else its anonymousId (both stored encoded: distinct counts are unchanged). */
+const USER = 'coalesce(user_id, anonymous_id)';
+
+function int(n: number): string {
+  if (!Number.isSafeInteger(n)) throw new Error(`not a safe integer: ${n}`);
+  return String(n);
+}
+
+/** (ts + offset) mod unit, in [0, unit) for negative values too. */
+const localMod = (offset: number, unit: number) => `(((ts + ${int(offset)}) % ${unit}) + ${unit}) % ${unit}`;
+
+/** The bucket key of contracts/stats-store.ts (BucketCount.key) as a PostgreSQL expression over `ts`. */
+export function bucketKeySql(interval: CountQuery['interval'], spans: readonly OffsetSpan[]): string {
+  if (spans.length === 0) throw new Error('at least one offset span is needed');
+  const piece = (s: OffsetSpan, i: number) => {
+    // The dividend is a multiple of a day: exact whatever the sign.
+    if (interval === 'day') return `(ts + ${int(s.offsetMs)} - ${localMod(s.offsetMs, DAY_MS)}) / ${DAY_MS}`;
+    const start = `ts - ${localMod(s.offsetMs, HOUR_MS)}`;
+    return i === 0 ? start : `greatest(${int(s.start)}, ${start})`;
+  };
+  if (spans.length === 1) return piece(spans[0], 0);
+  const whens = spans.slice(0, -1).map((s, i) => `WHEN ts < ${int(spans[i + 1].start)} THEN ${piece(s, i)}`);
+  return `CASE ${whens.join(' ')} ELSE ${piece(spans.at(-1)!, spans.length - 1)} END`;
+}
+
+async function countEvents(db: pg.Pool, project: string, q: CountQuery): Promise<CountResult> {
+  const params: unknown[] = [enc(project), q.from, q.to];
+  const where = ['project = $1', 'ts >= $2', 'ts < $3'];
+  if (q.event !== undefined) (params.push(enc(q.event)), where.push(`event = $${params.length}`));
+  if (q.type !== undefined) (params.push(enc(q.type)), where.push(`type = $${params.length}`));
+  const sql = `SELECT k::float8 AS k, grouping(k)::int AS g, count(*)::float8 AS n, count(DISTINCT u)::float8 AS users
+    FROM (SELECT ${bucketKeySql(q.interval, q.spans)} AS k, ${USER} AS u FROM events WHERE ${where.join(' AND ')}) AS e
+    GROUP BY GROUPING SETS ((k), ())`;
+  const rows = (await db.query<{ k: number | null; g: number; n: number; users: number }>(sql, params)).rows;
+  const buckets: BucketCount[] = [];
+  let total = { count: 0, users: 0 };
+  for (const r of rows) {
+    if (r.g === 1) total = { count: r.n, users: r.users };
+    else buckets.push({ key: r.k!, count: r.n, users: r.users });
+  }
+  return { buckets, total };
+}
+
+async function topEvents(db: pg.Pool, project: string, q: TopEventsQuery): Promise<EventTotal[]> {
+  const sql = `SELECT event, count(*)::float8 AS count, count(DISTINCT ${USER})::float8 AS users FROM events
+    WHERE project = $1 AND ts >= $2 AND ts < $3 AND event IS NOT NULL
+    GROUP BY event ORDER BY count DESC, event LIMIT ${int(q.limit)}`;
+  const rows = (await db.query<EventTotal>(sql, [enc(project), q.from, q.to])).rows;
+  return rows.map((r) => ({ ...r, event: dec(r.event) }));
+}
+
+export function pgStats(db: pg.Pool): StatsStore {
+  return {
+    countEvents: (project, q) => countEvents(db, project, q),
+    topEvents: (project, q) => topEvents(db, project, q),
+  };
+}

@@ -1,0 +1,367 @@
+// The store port's contract: what every EventStore + ProfileReader adapter must do, run unchanged
+// against each (duckdb-store.test.ts, pg-store.test.ts). Batches are built here as the log would
+// hold them and go through the real identity and group steps; expected answers are computed here.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LogLine } from '../../src/contracts/event-log.js';
+import type { DeadLetterInput, EventFilter, EventStore, ProcessedLine, StoreBatch } from '../../src/contracts/event-store.js';
+import type { ProfileReader } from '../../src/contracts/profiles.js';
+import { BATCH_STEPS } from '../../src/process/pipeline.js';
+
+export interface StoreUnderTest {
+  store: EventStore & ProfileReader;
+  close(): Promise<void>;
+  /** The merge warnings the store recorded for a project (not part of the port: read from its tables). */
+  warnings(project: string): Promise<Array<{ messageId: string; kind: string }>>;
+}
+
+export type StoreFactory = () => Promise<StoreUnderTest>;
+
+const T0 = Date.UTC(2026, 0, 1);
+let seq = 0;
+let msg = 0;
+
+interface LineSpec {
+  p?: string;
+  y?: string;
+  n?: string | null;
+  u?: string | null;
+  a?: string | null;
+  m?: string;
+  t?: number;
+  e?: Record<string, unknown>;
+}
+
+/** A log line as ingest writes it: indexed fields repeated from the event. */
+function line(spec: LineSpec = {}): LogLine {
+  const y = spec.y ?? 'track';
+  const t = spec.t ?? T0;
+  const m = spec.m ?? `msg-${++msg}`;
+  const n = spec.n === undefined ? (y === 'track' ? 'Clicked' : null) : spec.n;
+  const e: Record<string, unknown> = { type: y, messageId: m, timestamp: new Date(t).toISOString() };
+  if (n !== null) e.event = n;
+  if (spec.u) e.userId = spec.u;
+  if (spec.a) e.anonymousId = spec.a;
+  Object.assign(e, spec.e ?? {});
+  return { p: spec.p ?? 'p1', s: ++seq, t, y, n, u: spec.u ?? null, a: spec.a ?? null, m, i: null, e };
+}
+
+function batch(segment: number, lines: LogLine[], deadLetters: DeadLetterInput[] = []): StoreBatch {
+  return { segment, lines: lines.map((l, index): ProcessedLine => ({ index, raw: JSON.stringify(l), line: l })), deadLetters };
+}
+
+/** Newest first, then the later line first (the order queryEvents promises). */
+function newestFirst(lines: LogLine[]): LogLine[] {
+  return [...lines].sort((x, y) => y.t - x.t || y.s - x.s);
+}
+
+async function all(store: EventStore, project: string, f: Omit<EventFilter, 'limit' | 'cursor'>, limit = 1000) {
+  const out: Array<Record<string, unknown>> = [];
+  let cursor: EventFilter['cursor'];
+  for (let pages = 0; pages < 1000; pages++) {
+    const page = await store.queryEvents(project, { ...f, limit, cursor });
+    out.push(...page.events);
+    if (page.next === null) return out;
+    cursor = page.next;
+  }
+  throw new Error('too many pages');
+}
+
+export function eventStoreContract(name: string, factory: StoreFactory): void {
+  describe(`EventStore contract: ${name}`, () => {
+    let open: StoreUnderTest[] = [];
+    const make = async () => {
+      const s = await factory();
+      open.push(s);
+      return s;
+    };
+    afterEach(async () => {
+      for (const s of open) await s.close();
+      open = [];
+    });
+
+    describe('commits', () => {
+      it('stores a batch once: the same batch id again is a no-op', async () => {
+        const { store } = await make();
+        expect(await store.lastSegmentId()).toBe(0);
+        expect(await store.maxSeq()).toBe(0);
+        const lines = [line(), line(), line()];
+        expect(await store.commitBatch(batch(7, lines), BATCH_STEPS)).toEqual({ stored: 3, deadLettered: 0 });
+        expect(await store.commitBatch(batch(7, [...lines, line()]), BATCH_STEPS)).toEqual({ stored: 0, deadLettered: 0 });
+        expect(await store.lastSegmentId()).toBe(7);
+        expect(await store.countEvents()).toBe(3);
+        expect(await store.maxSeq()).toBe(lines[2].s);
+      });
+
+      it('stores a message id once per project, across batches and within one', async () => {
+        const { store } = await make();
+        const first = line({ m: 'dup-1', e: { properties: { version: 1 } } });
+        expect((await store.commitBatch(batch(1, [first, line({ m: 'dup-2' })]), BATCH_STEPS)).stored).toBe(2);
+        const again = line({ m: 'dup-1', e: { properties: { version: 2 } } });
+        const twice = [line({ m: 'dup-3' }), line({ m: 'dup-3' })];
+        const other = line({ m: 'dup-1', p: 'p2' });
+        expect((await store.commitBatch(batch(2, [again, ...twice, other]), BATCH_STEPS)).stored).toBe(2);
+        expect(await store.countEvents()).toBe(4);
+        const page = await store.queryEvents('p1', { messageId: 'dup-1', limit: 10 });
+        expect(page.events).toEqual([first.e]);
+        expect((await store.queryEvents('p2', { messageId: 'dup-1', limit: 10 })).events).toEqual([other.e]);
+      });
+
+      it('gives events back exactly as stored, NUL and U+0001 in values, keys and indexed fields', async () => {
+        const { store } = await make();
+        const odd = line({
+          u: 'user\u0000x',
+          a: '\u0001anon',
+          n: 'Ev\u0000ent',
+          m: 'm\u0000\u0001',
+          e: { properties: { s: 'a\u0000b\u0001c', '\u0000key': ['\u0001', { x: '\u0000' }], back: '\\u0000 literal', plain: 'é😀' }, z: 1.5 },
+        });
+        // The encoded form of odd.u: must stay a different user.
+        const lookalike = line({ u: 'user\u0001\u0001x', n: 'Ev\u0001\u0001ent' });
+        await store.commitBatch(batch(1, [odd, lookalike]), BATCH_STEPS);
+        const byUser = await store.queryEvents('p1', { userId: 'user\u0000x', limit: 10 });
+        expect(byUser.events).toEqual([odd.e]);
+        expect(JSON.stringify(byUser.events[0])).toBe(JSON.stringify(odd.e)); // key order too
+        expect((await store.queryEvents('p1', { userId: 'user\u0001\u0001x', limit: 10 })).events).toEqual([lookalike.e]);
+        expect((await store.queryEvents('p1', { event: 'Ev\u0000ent', limit: 10 })).events).toEqual([odd.e]);
+        expect((await store.queryEvents('p1', { anonymousId: '\u0001anon', limit: 10 })).events).toEqual([odd.e]);
+        expect((await store.queryEvents('p1', { messageId: 'm\u0000\u0001', limit: 10 })).events).toEqual([odd.e]);
+        expect((await store.profile('p1', 'user\u0000x', 5))?.recentEvents).toEqual([odd.e]);
+      });
+    });
+
+    describe('queryEvents', () => {
+      const project = 'q';
+      const lines: LogLine[] = [];
+      for (let i = 0; i < 30; i++) {
+        lines.push(
+          line({
+            p: project,
+            y: i % 5 === 0 ? 'page' : 'track',
+            n: i % 5 === 0 ? null : `E${i % 3}`,
+            u: i % 4 === 0 ? null : `u${i % 3}`,
+            a: `a${i % 2}`,
+            t: T0 + Math.floor(i / 3) * 1000, // three events per timestamp: ties
+          }),
+        );
+      }
+      const cases: Array<[string, Omit<EventFilter, 'limit' | 'cursor'>, (l: LogLine) => boolean]> = [
+        ['no filter', {}, () => true],
+        ['type', { type: 'page' }, (l) => l.y === 'page'],
+        ['event', { event: 'E1' }, (l) => l.n === 'E1'],
+        ['userId', { userId: 'u2' }, (l) => l.u === 'u2'],
+        ['anonymousId', { anonymousId: 'a1' }, (l) => l.a === 'a1'],
+        ['messageId', { messageId: lines[4].m }, (l) => l.m === lines[4].m],
+        ['from/to', { from: T0 + 2000, to: T0 + 5000 }, (l) => l.t >= T0 + 2000 && l.t < T0 + 5000],
+        ['combined', { type: 'track', anonymousId: 'a0', from: T0 + 1000 }, (l) => l.y === 'track' && l.a === 'a0' && l.t >= T0 + 1000],
+      ];
+
+      it('answers each filter, newest first (ties: later line first), in pages without overlap or gap', async () => {
+        const { store } = await make();
+        // Two batches, the later one first: order comes from ts, not from commit order.
+        await store.commitBatch(batch(2, lines.slice(15)), BATCH_STEPS);
+        await store.commitBatch(batch(1, lines.slice(0, 15)), BATCH_STEPS);
+        await store.commitBatch(batch(3, [line({ p: 'other' })]), BATCH_STEPS);
+        for (const [label, filter, match] of cases) {
+          const expected = newestFirst(lines.filter(match)).map((l) => l.e);
+          for (const limit of [1, 4, 7, 1000]) {
+            const got = await all(store, project, filter, limit);
+            expect(got.map((e) => e.messageId), `${label}, limit ${limit}`).toEqual(expected.map((e) => e.messageId));
+          }
+        }
+        const first = await store.queryEvents(project, { limit: 30 });
+        expect(first.next).toBeNull();
+        const short = await store.queryEvents(project, { limit: 29 });
+        expect(short.next).not.toBeNull();
+        expect((await store.queryEvents(project, { limit: 29, cursor: short.next! })).events).toEqual([lines[0].e]);
+      });
+    });
+
+    describe('dead letters', () => {
+      it('keeps failed lines with their step, lists them oldest first, filters and pages', async () => {
+        const { store } = await make();
+        const parseFailed: DeadLetterInput = { segment: 1, index: 1, project: null, step: 'parse', reason: 'Unexpected token', raw: '{"p":' };
+        const enrichFailed: DeadLetterInput = { segment: 1, index: 3, project: 'p1', step: 'enrich', reason: 'poisoned\u0000', raw: '{"x":"\u0000"}' };
+        const noIds = line({ y: 'identify' });
+        const r = await store.commitBatch(batch(1, [line(), noIds, line()], [parseFailed, enrichFailed]), BATCH_STEPS);
+        expect(r).toEqual({ stored: 2, deadLettered: 3 });
+        const dead = await store.deadLetters({ limit: 10 });
+        expect(dead.map((d) => d.step)).toEqual(['parse', 'enrich', 'identity']);
+        expect(dead[0]).toMatchObject({ ...parseFailed, attempts: 1 });
+        expect(dead[1]).toMatchObject({ ...enrichFailed, attempts: 1 });
+        expect(dead[2]).toMatchObject({ segment: 1, index: 1, project: 'p1', step: 'identity', reason: 'identify without userId or anonymousId', raw: JSON.stringify(noIds) });
+        for (const d of dead) expect(d.createdAt).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
+        expect(dead[0].id).toBeLessThan(dead[1].id);
+        expect((await store.deadLetters({ limit: 10, project: 'p1' })).map((d) => d.step)).toEqual(['enrich', 'identity']);
+        expect((await store.deadLetters({ limit: 1, afterId: dead[0].id })).map((d) => d.id)).toEqual([dead[1].id]);
+        expect((await store.deadLetters({ limit: 10, ids: [dead[2].id, dead[0].id] })).map((d) => d.id)).toEqual([dead[0].id, dead[2].id]);
+      });
+
+      it('replays: a stored line leaves the dead letters in the same commit, a failing one stays with attempts + 1', async () => {
+        const { store } = await make();
+        const fixed = line({ e: { properties: { n: 1 } } });
+        const stillBad = line();
+        const dup = line();
+        const dl = (l: LogLine, index: number): DeadLetterInput => ({ segment: 1, index, project: 'p1', step: 'enrich', reason: 'bug', raw: JSON.stringify(l) });
+        await store.commitBatch(batch(1, [dup], [dl(fixed, 1), dl(stillBad, 2), dl(dup, 3)]), BATCH_STEPS);
+        const [a, b, c] = await store.deadLetters({ limit: 10 });
+        const pl = (l: LogLine, id: number, index: number) => ({ index, raw: JSON.stringify(l), line: l, deadLetterId: id });
+        const r = await store.commitReplay([pl(fixed, a.id, 1), pl(dup, c.id, 3)], [{ deadLetterId: b.id, step: 'enrich', reason: 'still broken' }, { deadLetterId: 999_999, step: 'x', reason: 'y' }], BATCH_STEPS);
+        // The duplicate of a stored event is not stored twice, and its dead letter is done with.
+        expect(r).toEqual({ stored: 1, failed: 1, missing: 1 });
+        expect(await store.countEvents()).toBe(2);
+        expect((await store.queryEvents('p1', { messageId: fixed.m, limit: 5 })).events).toEqual([fixed.e]);
+        const left = await store.deadLetters({ limit: 10 });
+        expect(left).toHaveLength(1);
+        expect(left[0]).toMatchObject({ id: b.id, step: 'enrich', reason: 'still broken', attempts: 2 });
+        // Replaying the same (now gone) dead letter again stores nothing.
+        expect(await store.commitReplay([pl(fixed, a.id, 1)], [], BATCH_STEPS)).toEqual({ stored: 0, failed: 0, missing: 1 });
+        expect(await store.countEvents()).toBe(2);
+      });
+
+      it('replays identity lines through the identity step, and keeps those it still refuses', async () => {
+        const { store } = await make();
+        const ident = line({ y: 'identify', u: 'rep-user', a: 'rep-anon', e: { traits: { plan: 'pro' } } });
+        const noIds = line({ y: 'identify' });
+        await store.commitBatch(batch(1, [], [
+          { segment: 1, index: 0, project: 'p1', step: 'enrich', reason: 'bug', raw: JSON.stringify(ident) },
+          { segment: 1, index: 1, project: 'p1', step: 'enrich', reason: 'bug', raw: JSON.stringify(noIds) },
+        ]), BATCH_STEPS);
+        const [a, b] = await store.deadLetters({ limit: 10 });
+        const r = await store.commitReplay(
+          [{ index: 0, raw: JSON.stringify(ident), line: ident, deadLetterId: a.id }, { index: 1, raw: JSON.stringify(noIds), line: noIds, deadLetterId: b.id }],
+          [],
+          BATCH_STEPS,
+        );
+        expect(r).toEqual({ stored: 1, failed: 1, missing: 0 });
+        expect(await store.profile('p1', 'rep-anon', 5)).toMatchObject({ userId: 'rep-user', traits: { plan: 'pro' }, ids: ['rep-anon', 'rep-user'] });
+        expect((await store.deadLetters({ limit: 10 }))[0]).toMatchObject({ id: b.id, step: 'identity', attempts: 2 });
+      });
+    });
+
+    describe('profiles', () => {
+      it('attributes anonymous events sent before identify to the user once the link exists', async () => {
+        const { store } = await make();
+        const before = [0, 1, 2].map((i) => line({ a: 'anon-A', t: T0 + i * 60_000 }));
+        await store.commitBatch(batch(1, before), BATCH_STEPS);
+        expect(await store.profile('p1', 'anon-A', 10)).toMatchObject({ userId: null, traits: {}, ids: ['anon-A'], eventCount: 3, firstSeen: T0, lastSeen: T0 + 120_000 });
+        const ident = line({ y: 'identify', u: 'user-A', a: 'anon-A', t: T0 + 3_600_000, e: { traits: { plan: 'free' } } });
+        await store.commitBatch(batch(2, [ident]), BATCH_STEPS);
+        // Tracked with both ids: a userId wins, the event is the user's.
+        const after = line({ u: 'user-A', a: 'anon-Z', t: T0 + 7_200_000 });
+        // Another user's event with the same anonymousId is not this profile's.
+        const stranger = line({ u: 'user-X', a: 'anon-A', t: T0 + 7_300_000 });
+        await store.commitBatch(batch(3, [after, stranger]), BATCH_STEPS);
+        for (const id of ['user-A', 'anon-A']) {
+          const p = await store.profile('p1', id, 2);
+          expect(p).toEqual({
+            userId: 'user-A',
+            traits: { plan: 'free' },
+            ids: ['anon-A', 'user-A'],
+            firstSeen: T0,
+            lastSeen: T0 + 7_200_000,
+            eventCount: 5,
+            recentEvents: [after.e, ident.e],
+          });
+        }
+        // An id seen only on events (never in identify/alias) has a profile of its events alone.
+        expect(await store.profile('p1', 'user-X', 5)).toMatchObject({ userId: null, ids: ['user-X'], eventCount: 1 });
+        expect(await store.profile('p1', 'nobody', 5)).toBeNull();
+        expect(await store.profile('p2', 'user-A', 5)).toBeNull();
+      });
+
+      it('refuses to merge two identified users, records a warning, and still stores the event', async () => {
+        const s = await make();
+        await s.store.commitBatch(batch(1, [line({ y: 'identify', u: 'u-1', a: 'a-1' }), line({ y: 'identify', u: 'u-2', a: 'a-2' })]), BATCH_STEPS);
+        const refused = line({ y: 'identify', u: 'u-2', a: 'a-1', e: { traits: { name: 'Two' } } });
+        expect(await s.store.commitBatch(batch(2, [refused]), BATCH_STEPS)).toEqual({ stored: 1, deadLettered: 0 });
+        expect(await s.store.profile('p1', 'a-1', 5)).toMatchObject({ userId: 'u-1', ids: ['a-1', 'u-1'], traits: {} });
+        expect(await s.store.profile('p1', 'u-2', 5)).toMatchObject({ userId: 'u-2', ids: ['a-2', 'u-2'], traits: { name: 'Two' } });
+        expect(await s.warnings('p1')).toEqual([{ messageId: refused.m, kind: 'merge_refused' }]);
+      });
+
+      it('keeps the latest trait by timestamp when identifies arrive out of order, in one batch or several', async () => {
+        const { store } = await make();
+        const newer = line({ y: 'identify', u: 'user-B', t: T0 + 86_400_000, e: { traits: { plan: 'pro', email: 'b@new.example' } } });
+        const older = line({ y: 'identify', u: 'user-B', t: T0, e: { traits: { plan: 'free', name: 'Bee' } } });
+        await store.commitBatch(batch(1, [newer]), BATCH_STEPS);
+        await store.commitBatch(batch(2, [older]), BATCH_STEPS);
+        expect((await store.profile('p1', 'user-B', 0))?.traits).toEqual({ plan: 'pro', email: 'b@new.example', name: 'Bee' });
+        await store.commitBatch(batch(3, [line({ y: 'identify', u: 'user-C', t: T0 + 5, e: { traits: { x: 2 } } }), line({ y: 'identify', u: 'user-C', t: T0, e: { traits: { x: 1, y: 1 } } })]), BATCH_STEPS);
+        expect((await store.profile('p1', 'user-C', 0))?.traits).toEqual({ x: 2, y: 1 });
+      });
+
+      it('follows an alias chain across batches', async () => {
+        const { store } = await make();
+        await store.commitBatch(batch(1, [line({ y: 'alias', u: 'chain-2', e: { previousId: 'chain-1' } })]), BATCH_STEPS);
+        await store.commitBatch(batch(2, [line({ y: 'alias', u: 'user-C', e: { previousId: 'chain-2' } })]), BATCH_STEPS);
+        await store.commitBatch(batch(3, [line({ y: 'identify', u: 'user-C', e: { traits: { n: 3 } } }), line({ a: 'chain-1' })]), BATCH_STEPS);
+        for (const id of ['chain-1', 'chain-2', 'user-C']) {
+          expect(await store.profile('p1', id, 5)).toMatchObject({ userId: 'user-C', traits: { n: 3 }, ids: ['chain-1', 'chain-2', 'user-C'], eventCount: 4 });
+        }
+      });
+
+      it('searches profiles by trait value as text, in pages', async () => {
+        const { store } = await make();
+        const idents = [
+          line({ y: 'identify', u: 's-1', e: { traits: { plan: 'pro', seats: 5, paid: true } } }),
+          line({ y: 'identify', u: 's-2', e: { traits: { plan: 'pro', seats: '5' } } }),
+          line({ y: 'identify', u: 's-3', e: { traits: { plan: 'free\u0000', seats: null } } }),
+          line({ y: 'identify', a: 's-4', e: { traits: { plan: 'pro' } } }),
+        ];
+        await store.commitBatch(batch(1, idents), BATCH_STEPS);
+        const ids = async (search: Parameters<ProfileReader['profiles']>[1]) => (await store.profiles('p1', search)).profiles.map((p) => p.ids.join(','));
+        expect(await ids({ trait: { key: 'plan', value: 'pro' }, limit: 10 })).toEqual(['s-1', 's-2', 's-4']);
+        expect(await ids({ trait: { key: 'seats', value: '5' }, limit: 10 })).toEqual(['s-1', 's-2']);
+        expect(await ids({ trait: { key: 'paid', value: 'true' }, limit: 10 })).toEqual(['s-1']);
+        expect(await ids({ trait: { key: 'seats', value: 'null' }, limit: 10 })).toEqual([]);
+        expect(await ids({ trait: { key: 'plan', value: 'free\u0000' }, limit: 10 })).toEqual(['s-3']);
+        expect(await ids({ trait: { key: 'seats' }, limit: 10 })).toEqual(['s-1', 's-2', 's-3']);
+        const first = await store.profiles('p1', { limit: 3 });
+        expect(first.profiles).toEqual([
+          { userId: 's-1', traits: { plan: 'pro', seats: 5, paid: true }, ids: ['s-1'] },
+          { userId: 's-2', traits: { plan: 'pro', seats: '5' }, ids: ['s-2'] },
+          { userId: 's-3', traits: { plan: 'free\u0000', seats: null }, ids: ['s-3'] },
+        ]);
+        expect(first.next).not.toBeNull();
+        const second = await store.profiles('p1', { limit: 3, after: first.next! });
+        expect(second).toEqual({ profiles: [{ userId: null, traits: { plan: 'pro' }, ids: ['s-4'] }], next: null });
+      });
+    });
+
+    describe('groups', () => {
+      it('keeps group traits by timestamp and each member once, with the earliest time, in member pages', async () => {
+        const { store } = await make();
+        await store.commitBatch(
+          batch(1, [
+            line({ y: 'group', u: 'm-b', t: T0 + 100, e: { groupId: 'g1', traits: { name: 'New', size: 2 } } }),
+            line({ y: 'group', a: 'm-a', t: T0 + 50, e: { groupId: 'g1', traits: { name: 'Old' } } }),
+          ]),
+          BATCH_STEPS,
+        );
+        await store.commitBatch(
+          batch(2, [
+            line({ y: 'group', u: 'm-b', t: T0 + 10, e: { groupId: 'g1' } }),
+            line({ y: 'group', u: 'm-c', t: T0 + 200, e: { groupId: 'g1', traits: { tier: 'gold' } } }),
+            line({ y: 'group', u: 'm-c', t: T0 + 300, e: { groupId: 'g2' } }),
+          ]),
+          BATCH_STEPS,
+        );
+        const g = await store.group('p1', 'g1', { limit: 2 });
+        expect(g).toEqual({
+          groupId: 'g1',
+          traits: { name: 'New', size: 2, tier: 'gold' },
+          memberCount: 3,
+          members: [
+            { id: 'm-a', since: T0 + 50 },
+            { id: 'm-b', since: T0 + 10 },
+          ],
+          nextMember: 'm-b',
+        });
+        expect(await store.group('p1', 'g1', { limit: 2, after: 'm-b' })).toMatchObject({ members: [{ id: 'm-c', since: T0 + 200 }], nextMember: null });
+        expect(await store.group('p1', 'g2', { limit: 10 })).toMatchObject({ traits: {}, memberCount: 1 });
+        expect(await store.group('p1', 'nope', { limit: 10 })).toBeNull();
+        expect(await store.group('p2', 'g1', { limit: 10 })).toBeNull();
+      });
+    });
+  });
+}

@@ -1,0 +1,100 @@
+// The store contract against the PostgreSQL store, each test in its own schema; then what only a
+// shared database adds: several processes committing at once.
+import { describe, expect, it } from 'vitest';
+import type { LogLine } from '../../src/contracts/event-log.js';
+import { BATCH_STEPS } from '../../src/process/pipeline.js';
+import pg from 'pg';
+import { PgStore } from '../../src/store/postgres/pg.store.js';
+import { dropSchema, requirePostgres, testSchema } from '../helpers/services.js';
+import { eventStoreContract } from './event-store.contract.js';
+import { statsStoreContract } from './stats-store.contract.js';
+
+const url = await requirePostgres();
+
+async function openStore(schema = testSchema()) {
+  const store = await PgStore.open(url!, { schema });
+  return { store, schema };
+}
+
+async function query<T extends pg.QueryResultRow>(schema: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url!, options: `-c search_path=${schema}` });
+  await c.connect();
+  try {
+    return (await c.query<T>(sql, params)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+describe.skipIf(url === null)('PostgreSQL store', () => {
+  eventStoreContract('PostgreSQL', async () => {
+    const { store, schema } = await openStore();
+    return {
+      store,
+      async close() {
+        await store.close();
+        await dropSchema(url!, schema);
+      },
+      warnings: (project) => query<{ messageId: string; kind: string }>(schema, 'SELECT message_id AS "messageId", kind FROM identity_warnings WHERE project = $1 ORDER BY id', [project]),
+    };
+  });
+
+  statsStoreContract('PostgreSQL', async () => {
+    const { store, schema } = await openStore();
+    return {
+      store,
+      stats: store.stats(),
+      async close() {
+        await store.close();
+        await dropSchema(url!, schema);
+      },
+    };
+  });
+
+  describe('several processes on one database', () => {
+    const mk = (s: number, m: string, over: Partial<LogLine> = {}): LogLine => ({ p: 'c', s, t: 1_700_000_000_000 + s, y: 'track', n: 'E', u: null, a: `anon-${s}`, m, i: null, e: { messageId: m }, ...over });
+    const batch = (segment: number, lines: LogLine[]) => ({ segment, lines: lines.map((line, index) => ({ index, raw: JSON.stringify(line), line })), deadLetters: [] });
+
+    it('stores each message id once and each batch once, and serializes identity merges per project', async () => {
+      const schema = testSchema();
+      // Two stores opened at once: the migration runs once, under its lock.
+      const [a, b] = await Promise.all([openStore(schema), openStore(schema)]);
+      try {
+        const one = [mk(1, 'id-1', { y: 'identify', n: null, u: 'user', a: 'anon-x' }), ...Array.from({ length: 600 }, (_, i) => mk(i + 10, `m-${i}`))];
+        const two = [mk(2, 'id-2', { y: 'identify', n: null, u: 'user', a: 'anon-y' }), ...Array.from({ length: 600 }, (_, i) => mk(i + 10, `m-${i + 300}`))];
+        const three = [mk(3, 'al-3', { y: 'alias', n: null, u: 'user', a: null, e: { previousId: 'anon-z' } })];
+        const results = await Promise.all([
+          a.store.commitBatch(batch(1, one), BATCH_STEPS),
+          b.store.commitBatch(batch(2, two), BATCH_STEPS),
+          b.store.commitBatch(batch(1, one), BATCH_STEPS),
+          a.store.commitBatch(batch(3, three), BATCH_STEPS),
+        ]);
+        expect(results.reduce((n, r) => n + r.stored, 0)).toBe(2 + 900 + 1);
+        expect(results.filter((r) => r.stored === 0)).toHaveLength(1); // batch 1 committed once
+        expect(await a.store.countEvents()).toBe(903);
+        expect(await b.store.profile('c', 'anon-y', 0)).toMatchObject({ userId: 'user', ids: ['anon-x', 'anon-y', 'anon-z', 'user'] });
+        expect(await query(schema, 'SELECT version FROM schema_version')).toEqual([{ version: 1 }]);
+      } finally {
+        await a.store.close();
+        await b.store.close();
+        await dropSchema(url!, schema);
+      }
+    });
+
+    it('sends an event the database cannot index to the dead letters instead of failing the batch', async () => {
+      const { store, schema } = await openStore();
+      try {
+        // 1024 characters (the API's limit) of 4 bytes each, varied so they do not compress, exceed a btree entry (2704 bytes).
+        const huge = String.fromCodePoint(...Array.from({ length: 1024 }, (_, i) => 0x10000 + ((i * 7919) % 0xfff0)));
+        const r = await store.commitBatch(batch(1, [mk(1, 'ok-1'), mk(2, 'big', { u: huge }), mk(3, 'ok-2'), mk(4, 'big-id', { y: 'identify', u: huge })]), BATCH_STEPS);
+        expect(r).toEqual({ stored: 2, deadLettered: 2 });
+        const dead = await store.deadLetters({ limit: 10 });
+        expect(dead.map((d) => [d.index, d.step])).toEqual([[3, 'identity'], [1, 'store']]);
+        expect(dead[1].reason).toMatch(/index row size/);
+      } finally {
+        await store.close();
+        await dropSchema(url!, schema);
+      }
+    });
+  });
+});

@@ -1,0 +1,96 @@
+// The stats port's contract (contracts/stats-store.ts), run unchanged against each store: events
+// committed through the store's own commitBatch, answers checked against the contract's formulas
+// computed here.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LogLine } from '../../src/contracts/event-log.js';
+import type { EventStore } from '../../src/contracts/event-store.js';
+import type { BucketCount, CountQuery, OffsetSpan, StatsStore } from '../../src/contracts/stats-store.js';
+import { BATCH_STEPS } from '../../src/process/pipeline.js';
+
+export type StatsFactory = () => Promise<{ store: EventStore; stats: StatsStore; close(): Promise<void> }>;
+
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 2, 28); // a DST weekend in Europe
+
+function events(): LogLine[] {
+  const out: LogLine[] = [];
+  for (let i = 0; i < 240; i++) {
+    const t = T0 - DAY + i * 977_777; // about 2.7 days, uneven steps
+    const y = i % 7 === 0 ? 'page' : 'track';
+    const n = y === 'track' ? ['Signed Up', 'Clicked', 'Viewed\u0000', 'Bought'][i % 4] : null;
+    const u = i % 3 === 0 ? null : `u${i % 11}`;
+    const a = u === null && i % 2 === 0 ? null : `a${i % 5}`;
+    out.push({ p: 'sp', s: i + 1, t, y, n, u, a, m: `sm-${i}`, i: null, e: { type: y, messageId: `sm-${i}` } });
+  }
+  out.push({ p: 'other', s: 1000, t: T0, y: 'track', n: 'Clicked', u: 'x', a: null, m: 'o-1', i: null, e: {} });
+  return out;
+}
+
+function keyOf(ts: number, interval: CountQuery['interval'], spans: OffsetSpan[]): number {
+  let i = 0;
+  while (i + 1 < spans.length && ts >= spans[i + 1].start) i++;
+  const off = spans[i].offsetMs;
+  const mod = (x: number, u: number) => ((x % u) + u) % u;
+  if (interval === 'day') return Math.floor((ts + off) / DAY);
+  const start = ts - mod(ts + off, HOUR);
+  return i === 0 ? start : Math.max(spans[i].start, start);
+}
+
+function expected(lines: LogLine[], q: CountQuery) {
+  const sel = lines.filter((l) => l.p === 'sp' && l.t >= q.from && l.t < q.to && (q.event === undefined || l.n === q.event) && (q.type === undefined || l.y === q.type));
+  const by = new Map<number, LogLine[]>();
+  for (const l of sel) by.set(keyOf(l.t, q.interval, q.spans), [...(by.get(keyOf(l.t, q.interval, q.spans)) ?? []), l]);
+  const users = (ls: LogLine[]) => new Set(ls.map((l) => l.u ?? l.a).filter((x) => x !== null)).size;
+  const buckets: BucketCount[] = [...by].map(([key, ls]) => ({ key, count: ls.length, users: users(ls) }));
+  return { buckets: buckets.sort((a, b) => a.key - b.key), total: { count: sel.length, users: users(sel) } };
+}
+
+export function statsStoreContract(name: string, factory: StatsFactory): void {
+  describe(`StatsStore contract: ${name}`, () => {
+    let s: Awaited<ReturnType<StatsFactory>>;
+    const lines = events();
+    beforeAll(async () => {
+      s = await factory();
+      await s.store.commitBatch({ segment: 1, lines: lines.map((line, index) => ({ index, raw: JSON.stringify(line), line })), deadLetters: [] }, BATCH_STEPS);
+    });
+    afterAll(async () => {
+      await s?.close();
+    });
+
+    const dst: OffsetSpan[] = [
+      { start: T0 - DAY, offsetMs: HOUR },
+      { start: Date.UTC(2026, 2, 29, 1), offsetMs: 2 * HOUR },
+    ];
+    const cases: Array<[string, CountQuery]> = [
+      ['days, UTC', { from: T0 - DAY, to: T0 + 3 * DAY, interval: 'day', spans: [{ start: T0 - DAY, offsetMs: 0 }] }],
+      ['days across a DST change', { from: T0 - DAY, to: T0 + 3 * DAY, interval: 'day', spans: dst }],
+      ['hours across a DST change, one event name', { from: T0, to: T0 + 2 * DAY, interval: 'hour', spans: dst, event: 'Clicked' }],
+      ['hours, negative offset, by type', { from: T0 - 12 * HOUR, to: T0 + DAY, interval: 'hour', spans: [{ start: T0 - 12 * HOUR, offsetMs: -5.5 * HOUR }], type: 'page' }],
+      ['a NUL in the event name', { from: T0 - DAY, to: T0 + 3 * DAY, interval: 'day', spans: [{ start: T0 - DAY, offsetMs: 0 }], event: 'Viewed\u0000' }],
+      ['nothing in range', { from: T0 + 10 * DAY, to: T0 + 11 * DAY, interval: 'day', spans: [{ start: T0 + 10 * DAY, offsetMs: 0 }] }],
+    ];
+    for (const [label, q] of cases) {
+      it(`counts events and distinct users per bucket: ${label}`, async () => {
+        const got = await s.stats.countEvents('sp', q);
+        const want = expected(lines, q);
+        expect({ buckets: got.buckets.sort((a, b) => a.key - b.key), total: got.total }).toEqual(want);
+        if (label !== 'nothing in range') expect(want.total.count).toBeGreaterThan(0);
+      });
+    }
+
+    it('lists named events most frequent first, ties by name', async () => {
+      const q = { from: T0 - DAY, to: T0 + 3 * DAY, limit: 3 };
+      const named = lines.filter((l) => l.p === 'sp' && l.n !== null && l.t >= q.from && l.t < q.to);
+      const names = [...new Set(named.map((l) => l.n!))];
+      const want = names
+        .map((event) => {
+          const ls = named.filter((l) => l.n === event);
+          return { event, count: ls.length, users: new Set(ls.map((l) => l.u ?? l.a).filter((x) => x !== null)).size };
+        })
+        .sort((a, b) => b.count - a.count || (a.event < b.event ? -1 : a.event > b.event ? 1 : 0))
+        .slice(0, 3);
+      expect(await s.stats.topEvents('sp', q)).toEqual(want);
+    });
+  });
+}
