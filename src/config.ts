@@ -73,6 +73,8 @@ export const ConfigSchema = Type.Object(
     natsReplicas: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
     /** JetStream storage of the stream: file (survives a NATS restart) or memory. */
     natsStorage: Type.Union([Type.Literal('file'), Type.Literal('memory')], { default: 'file' }),
+    /** PostgreSQL schema holding Solute's tables (created if missing), so installations can share one database. */
+    pgSchema: Type.String({ default: 'public', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
   },
   { additionalProperties: false },
 );
@@ -110,6 +112,7 @@ const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
   natsStream: 'SOLUTE_NATS_STREAM',
   natsReplicas: 'SOLUTE_NATS_REPLICAS',
   natsStorage: 'SOLUTE_NATS_STORAGE',
+  pgSchema: 'SOLUTE_PG_SCHEMA',
 };
 export const CONFIG_ENV_VARS: Readonly<Record<string, string>> = ENV;
 

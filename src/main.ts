@@ -40,8 +40,13 @@ export interface StartOptions {
 }
 
 export async function startSolute(config: Config, logger: Logger = pino({ level: config.logLevel }), opts: StartOptions = {}): Promise<RunningSolute> {
-  if (config.log !== '' || config.store !== '') {
-    throw new Error('SOLUTE_LOG / SOLUTE_STORE: the NATS JetStream log and the PostgreSQL store are not wired in yet (issue 6 in progress)');
+  if (config.log !== '') {
+    const { startCluster } = await import('./main-cluster.js');
+    const c = await startCluster(config, logger, opts.eventSteps ?? eventSteps(config));
+    return { url: c.url, logger, drained: c.drained, close: c.close };
+  }
+  if (config.store !== '') {
+    throw new Error('SOLUTE_STORE (PostgreSQL) runs with SOLUTE_LOG (NATS JetStream): set both, or neither for the embedded default');
   }
   const paths = dataPaths(config.dataDir);
   await fs.mkdir(config.dataDir, { recursive: true });

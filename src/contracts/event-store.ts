@@ -72,6 +72,12 @@ export interface BatchSteps {
 export interface StoreBatch {
   /** The segment the lines come from: committed once; a segment already committed is a no-op. */
   segment: number;
+  /**
+   * The log the segment id belongs to, when ids can start over (a JetStream stream recreated under
+   * the same name numbers its messages from 1 again): `nats:<stream>:<creation time>`. Absent: the
+   * embedded log, whose ids never repeat.
+   */
+  source?: string;
   lines: ProcessedLine[];
   /** Lines that failed an earlier step. */
   deadLetters: DeadLetterInput[];

@@ -16,12 +16,12 @@ export class BatchLoader {
 
   constructor(private readonly deps: BatchLoaderDeps) {}
 
-  /** Stores the NDJSON lines of batch `id` once: a batch id already committed is a no-op. */
-  load(id: number, text: string): Promise<LoadResult> {
+  /** Stores the NDJSON lines of batch `id` (of log `source`) once: a batch already committed is a no-op. */
+  load(id: number, text: string, source?: string): Promise<LoadResult> {
     const raws = text.split('\n');
     if (raws.at(-1) === '') raws.pop();
     const { lines, dead } = runEventSteps(id, raws, this.deps.steps ?? []);
-    return this.exclusive(() => this.deps.store.commitBatch({ segment: id, lines, deadLetters: dead }, BATCH_STEPS));
+    return this.exclusive(() => this.deps.store.commitBatch({ segment: id, source, lines, deadLetters: dead }, BATCH_STEPS));
   }
 
   /**

@@ -15,6 +15,7 @@ eventStoreContract('DuckDB', async () => {
   let closed = false;
   return {
     store,
+    dedupesAcrossBatches: false,
     async close() {
       if (!closed) await store.close();
       closed = true;

@@ -12,6 +12,12 @@ export interface StoreUnderTest {
   close(): Promise<void>;
   /** The merge warnings the store recorded for a project (not part of the port: read from its tables). */
   warnings(project: string): Promise<Array<{ messageId: string; kind: string }>>;
+  /**
+   * Whether the store itself refuses a message id stored by an earlier batch. PostgreSQL must (many
+   * ingest nodes, each knowing only its own recent keys); the embedded store leaves it to the
+   * ack-time dedupe index, exact inside its window, and checks it only on dead-letter replays.
+   */
+  dedupesAcrossBatches: boolean;
 }
 
 export type StoreFactory = () => Promise<StoreUnderTest>;
@@ -92,8 +98,9 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         expect(await store.maxSeq()).toBe(lines[2].s);
       });
 
-      it('stores a message id once per project, across batches and within one', async () => {
-        const { store } = await make();
+      it('stores a message id once per project, across batches and within one', async (ctx) => {
+        const { store, dedupesAcrossBatches } = await make();
+        if (!dedupesAcrossBatches) ctx.skip(); // the embedded default dedupes at the acknowledgement (test/integration/dedupe.test.ts)
         const first = line({ m: 'dup-1', e: { properties: { version: 1 } } });
         expect((await store.commitBatch(batch(1, [first, line({ m: 'dup-2' })]), BATCH_STEPS)).stored).toBe(2);
         const again = line({ m: 'dup-1', e: { properties: { version: 2 } } });

@@ -31,6 +31,7 @@ describe.skipIf(url === null)('PostgreSQL store', () => {
     const { store, schema } = await openStore();
     return {
       store,
+      dedupesAcrossBatches: true,
       async close() {
         await store.close();
         await dropSchema(url!, schema);

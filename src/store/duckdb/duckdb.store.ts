@@ -17,6 +17,7 @@ import type {
   ProcessedLine,
   ReplayResult,
 } from '../../contracts/event-store.js';
+import type { LogLine } from '../../contracts/event-log.js';
 import { migrate } from './duckdb.schema.js';
 import { applyStatefulSteps } from './duckdb.state.js';
 import { readGroup, readProfile, searchProfiles } from './duckdb.profiles.js';
@@ -159,9 +160,13 @@ export class DuckDbStore implements EventStore, ProfileReader {
     await fs.writeFile(file, text);
     try {
       const src = `read_ndjson(${sqlString(file)}, columns=${COLUMNS}, format='newline_delimited')`;
-      // Exact dedupe in the store too (the ack-time index forgets after its window): a message id
-      // already stored in the project, or earlier in the batch, is skipped.
-      const fresh = `(SELECT * FROM ${src} QUALIFY row_number() OVER (PARTITION BY p, m ORDER BY s) = 1) AS src
+      // A segment's lines were deduped at the acknowledgement (exact inside the index's window); checking
+      // every load against the whole table would cost a scan of all message ids, growing with the
+      // store. A replay (segment < 0) is small and rare: it skips a message id already stored.
+      const fresh =
+        segment >= 0
+          ? src
+          : `(SELECT * FROM ${src} QUALIFY row_number() OVER (PARTITION BY p, m ORDER BY s) = 1) AS src
         WHERE NOT EXISTS (SELECT 1 FROM events x WHERE x.project = src.p AND x.message_id = src.m)`;
       const r = await w.run(`INSERT INTO events ${SELECT_COLUMNS} FROM ${fresh}`);
       return Number(r.rowsChanged);
@@ -260,6 +265,18 @@ export class DuckDbStore implements EventStore, ProfileReader {
       params,
     );
     return r.getRowObjectsJS() as unknown as DeadLetter[];
+  }
+
+  /** Stored events as log lines, in sequence (arrival) order, after `afterSeq`: what `bin/solute export` writes. */
+  async exportLines(afterSeq: number, limit: number): Promise<LogLine[]> {
+    const r = await this.reader.runAndReadAll(
+      `SELECT project, seq::DOUBLE, ts::DOUBLE, type, event, user_id, anonymous_id, message_id, body::VARCHAR FROM events
+       WHERE seq > $after ORDER BY seq LIMIT ${Math.floor(limit)}`,
+      { after: afterSeq },
+    );
+    return (r.getRowsJS() as Array<[string, number, number, string, string | null, string | null, string | null, string, string]>).map(
+      ([p, s, t, y, n, u, a, m, e]) => ({ p, s, t, y, n, u, a, m, e: JSON.parse(e) as Record<string, unknown> }),
+    );
   }
 
   profile(project: string, id: string, recent: number): Promise<Profile | null> {

@@ -26,10 +26,12 @@ CREATE INDEX events_by_user ON events (project, user_id, ts, id) WHERE user_id I
 CREATE INDEX events_by_anonymous ON events (project, anonymous_id, ts, id) WHERE anonymous_id IS NOT NULL;
 CREATE INDEX events_by_event ON events (project, event, ts, id) WHERE event IS NOT NULL;
 CREATE TABLE segments (
-  id BIGINT PRIMARY KEY,               -- a batch id (segment id, or JetStream stream sequence), committed once
+  source TEXT COLLATE "C" NOT NULL DEFAULT '',  -- the log the batch came from (a JetStream stream's name and creation time)
+  id BIGINT NOT NULL,                  -- a batch id in that log (segment id, or JetStream stream sequence), committed once
   events BIGINT NOT NULL,
   dead_letters BIGINT NOT NULL,
-  loaded_at TIMESTAMPTZ NOT NULL DEFAULT now()
+  loaded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY (source, id)
 );
 CREATE TABLE dead_letters (
   id BIGSERIAL PRIMARY KEY,

@@ -62,7 +62,7 @@ export class PgStore implements EventStore, ProfileReader {
   }
 
   async lastSegmentId(): Promise<number> {
-    return this.scalar('SELECT coalesce(max(id), 0)::float8 AS v FROM segments');
+    return this.scalar("SELECT coalesce(max(id), 0)::float8 AS v FROM segments WHERE source = ''");
   }
 
   async maxSeq(): Promise<number> {
@@ -76,13 +76,14 @@ export class PgStore implements EventStore, ProfileReader {
   async commitBatch(batch: StoreBatch, steps: BatchSteps): Promise<LoadResult> {
     return this.transaction(async (c) => {
       // Claims the batch id first: a second committer of the same batch waits here for the first, then finds it done.
-      const claim = await c.query('INSERT INTO segments (id, events, dead_letters) VALUES ($1, 0, 0) ON CONFLICT (id) DO NOTHING', [batch.segment]);
+      const source = batch.source ?? '';
+      const claim = await c.query('INSERT INTO segments (source, id, events, dead_letters) VALUES ($1, $2, 0, 0) ON CONFLICT (source, id) DO NOTHING', [source, batch.segment]);
       if (claim.rowCount === 0) return { stored: 0, deadLettered: 0 };
       const { keep, dead } = await applyStatefulSteps(c, batch.segment, batch.lines, steps);
       const stored = await insertEvents(c, batch.segment, keep, dead);
       const deadLetters = [...batch.deadLetters, ...dead];
       await insertDeadLetters(c, deadLetters);
-      await c.query('UPDATE segments SET events = $2, dead_letters = $3 WHERE id = $1', [batch.segment, stored, deadLetters.length]);
+      await c.query('UPDATE segments SET events = $3, dead_letters = $4 WHERE source = $1 AND id = $2', [source, batch.segment, stored, deadLetters.length]);
       return { stored, deadLettered: deadLetters.length };
     });
   }

@@ -1,0 +1,132 @@
+// Composition root of a cluster process (SOLUTE_LOG=nats://..., SOLUTE_STORE=postgres://...): the
+// durable log is a NATS JetStream stream, the store (events, dedupe, profiles, groups, dead letters,
+// keys) is PostgreSQL, and the process keeps nothing of its own. SOLUTE_ROLE picks what it runs:
+// `ingest` (the HTTP edge: acknowledges after JetStream's PubAck), `processor` (a member of the
+// stream's durable consumer: stores, then acknowledges to JetStream), or `all` (both).
+import pg from 'pg';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { createMetrics } from './metrics.js';
+import { buildApp } from './ingest/app.js';
+import { createAcceptBatch } from './ingest/accept-batch.js';
+import { RecentKeys } from './dedupe/recent-keys.js';
+import { connectNats, ensureStream, DEFAULT_DUPLICATE_WINDOW_MS, StreamConfigError } from './log/nats.connection.js';
+import { NatsLog } from './log/nats.log.js';
+import { NatsSource } from './log/nats.source.js';
+import { BatchLoader } from './process/batch-loader.js';
+import type { EventStep } from './process/pipeline.js';
+import { PgStore } from './store/postgres/pg.store.js';
+import { PgMetaStore } from './store/postgres/pg.meta.js';
+
+export interface ClusterHandle {
+  url: string;
+  drained(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Retries a start-up step that depends on JetStream for up to 2 minutes, with backoff. */
+async function retry<T>(logger: Logger, what: string, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 120_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof StreamConfigError || Date.now() > deadline) throw err;
+      const wait = Math.min(5000, 250 * 2 ** attempt);
+      logger.warn({ err, attempt, retryInMs: wait }, `${what} failed; retrying`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+/** Recent keys an ingest process remembers for its best-effort duplicate count (two generations). */
+const RECENT_KEYS = 1_000_000;
+
+export async function startCluster(config: Config, logger: Logger, steps: EventStep[]): Promise<ClusterHandle> {
+  const metrics = createMetrics();
+  const ingest = config.role !== 'processor';
+  const processor = config.role !== 'ingest';
+
+  // 1. The store and the keys, both in PostgreSQL (migrations run at open, under an advisory lock).
+  const store = await PgStore.open(config.store, { schema: config.pgSchema });
+  const metaPool = new pg.Pool({ connectionString: config.store, max: 2 });
+  metaPool.on('error', (err) => logger.warn({ err }, 'PostgreSQL connection of the key store lost'));
+  const meta = await PgMetaStore.open(metaPool, { schema: config.pgSchema, logger });
+  await meta.watch(config.keyRefreshMs);
+
+  // 2. The log: the stream, and the durable consumer (its backlog is what ingest's bound reads).
+  const nc = await connectNats({ servers: config.log, name: `solute-${config.role}-${process.pid}` });
+  // JetStream may be electing a leader (a node just died, or the cluster is starting): retry, do not exit.
+  const streamInfo = await retry(logger, 'JetStream stream setup', async () =>
+    ensureStream(await jetstreamManager(nc), {
+      stream: config.natsStream,
+      replicas: config.natsReplicas,
+      storage: config.natsStorage,
+      duplicateWindowMs: DEFAULT_DUPLICATE_WINDOW_MS,
+    }),
+  );
+  const source = await retry(logger, 'JetStream consumer setup', () => NatsSource.open(nc, { stream: config.natsStream, logger }));
+  // Batch ids are stream sequences; a stream deleted and made again starts them over, so the store
+  // keys its once-only record on the stream's creation time too.
+  const logSource = `nats:${config.natsStream}:${streamInfo.created}`;
+
+  // 3. Processor: each message through the steps into the store, acknowledged to JetStream only after the commit.
+  if (processor) {
+    const loader = new BatchLoader({ store, logger, steps });
+    source.start(async (batch) => {
+      const started = process.hrtime.bigint();
+      const result = await loader.load(batch.id, batch.text, logSource);
+      metrics.stored.inc(result.stored);
+      metrics.deadLetters.inc(result.deadLettered);
+      metrics.segmentLoad.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    });
+  }
+
+  // 4. HTTP: the edge (ingest) and the read API (every role).
+  let log: NatsLog | null = null;
+  // The backlog is counted in messages; a message holds at most one request's events.
+  const backlog = () => source.backlog() * config.maxBatchEvents + (log?.openCount ?? 0);
+  const dedupe = new RecentKeys(RECENT_KEYS);
+  if (ingest) log = await retry(logger, 'JetStream log setup', () => NatsLog.open(nc, { stream: config.natsStream }));
+  metrics.observe({ backlog, dedupeKeys: () => dedupe.stats().occupied, dedupeBytes: () => dedupe.stats().bytes });
+  let accepting = true;
+  const app = buildApp(config, {
+    logger,
+    keys: meta,
+    metrics,
+    store,
+    profiles: store,
+    stats: store.stats(),
+    acceptBatch: log ? createAcceptBatch(config, { log, dedupe, backlog }) : undefined,
+    readiness: () => ({
+      accepting,
+      logWritable: log?.writable ?? !nc.isClosed(),
+      dedupeLoaded: true,
+      processorRunning: true,
+      backlogBelowLimit: backlog() < config.backlogMaxEvents,
+    }),
+  });
+  const url = await app.listen({ port: config.port, host: config.host });
+  logger.info({ url, role: config.role, stream: config.natsStream, replicas: config.natsReplicas }, 'solute listening (cluster)');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    async drained() {
+      while ((await source.refreshBacklog()) > 0 || (log?.openCount ?? 0) > 0) await new Promise((r) => setTimeout(r, 50));
+    },
+    close: () =>
+      (closing ??= (async () => {
+        accepting = false;
+        await app.close(); // in-flight requests finish: each waits for its PubAck
+        await log?.close();
+        await source.stop(); // the message in progress is committed and acknowledged, or nak'ed
+        await nc.drain().catch(() => undefined);
+        await store.close();
+        await meta.close();
+        await metaPool.end();
+        logger.info('solute stopped');
+      })()),
+  };
+}

@@ -1,0 +1,188 @@
+// The cluster chaos check: a 3-node NATS JetStream cluster (R3 stream), 2 ingest and 2 processor
+// Solute processes on PostgreSQL, SDK-like clients with retries spread over both ingest processes;
+// meanwhile Solute processes and one NATS node are SIGKILLed and brought back. Afterwards every event
+// is read back and compared with what was sent and acknowledged.
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import pg from 'pg';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { BIN, freePort, makeEvent, sleep, spawnServer, tempDir, type ChildServer } from './solute.js';
+import { startNatsCluster } from './nats-cluster.js';
+import type { ChaosReport } from './chaos.js';
+
+import { PG_URL } from './services.js';
+export { PG_URL };
+
+export interface ClusterChaosOptions {
+  seconds: number;
+  /** A Solute process is killed every min..max ms. */
+  killEveryMs: [number, number];
+  clients?: number;
+  batchSize?: number;
+  /** Pause of each client between two acknowledged batches (bounds the offered rate, so the drain is short). */
+  paceMs?: number;
+  log?: (line: string) => void;
+}
+
+interface Proc {
+  role: 'ingest' | 'processor';
+  port: number;
+  dataDir: string;
+  server: ChildServer | null;
+}
+
+export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosReport & { natsKills: number }> {
+  const log = opts.log ?? (() => undefined);
+  const nats = await startNatsCluster(3);
+  const schema = `solute_cluster_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`CREATE SCHEMA ${schema}`);
+
+  const stream = `chaos_${randomBytes(3).toString('hex')}`;
+  const env = {
+    SOLUTE_LOG: nats.urls.join(','),
+    SOLUTE_STORE: PG_URL,
+    SOLUTE_PG_SCHEMA: schema,
+    SOLUTE_NATS_STREAM: stream,
+    SOLUTE_NATS_REPLICAS: '3',
+    SOLUTE_KEY_REFRESH_MS: '200',
+  };
+  const cliEnv = { ...process.env, ...env, SOLUTE_DATA_DIR: tempDir() };
+  const writeKey = execFileSync(BIN, ['keys', 'create', '--project', 'chaos'], { env: cliEnv, encoding: 'utf8' }).trim();
+  const secretKey = execFileSync(BIN, ['keys', 'create', '--project', 'chaos', '--secret'], { env: cliEnv, encoding: 'utf8' }).trim();
+
+  const procs: Proc[] = [];
+  for (const role of ['ingest', 'ingest', 'processor', 'processor'] as const) {
+    procs.push({ role, port: await freePort(), dataDir: tempDir('solute-cluster-'), server: null });
+  }
+  const start = async (p: Proc) => {
+    p.server = await spawnServer(p.dataDir, { ...env, SOLUTE_ROLE: p.role }, p.port);
+  };
+  await Promise.all(procs.map(start));
+  const ingestUrls = procs.filter((p) => p.role === 'ingest').map((p) => `http://127.0.0.1:${p.port}`);
+
+  const sent = new Map<string, number>();
+  const acked = new Set<string>();
+  const unknown = new Set<string>();
+  let kills = 0;
+  let natsKills = 0;
+  let n = 0;
+  const end = Date.now() + opts.seconds * 1000;
+
+  const client = async (c: number) => {
+    let turn = c;
+    while (Date.now() < end) {
+      const batch = Array.from({ length: opts.batchSize ?? 20 }, () => {
+        const value = n++;
+        const e = makeEvent({ messageId: `cluster-${c}-${value}`, properties: { value } });
+        sent.set(e.messageId as string, value);
+        return e;
+      });
+      let delay = 50;
+      for (;;) {
+        // Like an SDK behind a load balancer: each attempt may reach either ingest process.
+        const url = ingestUrls[turn++ % ingestUrls.length];
+        try {
+          const r = await fetch(`${url}/api/events`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-api-key': writeKey },
+            body: JSON.stringify({ batch, sentAt: new Date().toISOString() }),
+            signal: AbortSignal.timeout(5000),
+          });
+          const body = (await r.json()) as { processed?: number };
+          if (r.status === 200 && body.processed === batch.length) {
+            for (const e of batch) acked.add(e.messageId as string);
+            if (opts.paceMs) await sleep(opts.paceMs);
+            break;
+          }
+          if (r.status < 500 && r.status !== 429 && r.status !== 401) throw new Error(`client error ${r.status}: ${JSON.stringify(body)}`);
+        } catch (err) {
+          if ((err as Error).message.startsWith('client error')) throw err;
+        }
+        if (Date.now() > end + 30_000) {
+          for (const e of batch) unknown.add(e.messageId as string);
+          break;
+        }
+        await sleep(delay);
+        delay = Math.min(2000, delay * 2);
+      }
+    }
+  };
+
+  const killSolute = async () => {
+    while (Date.now() < end) {
+      const [min, max] = opts.killEveryMs;
+      await sleep(min + Math.random() * (max - min));
+      if (Date.now() >= end) break;
+      const p = procs[Math.floor(Math.random() * procs.length)];
+      if (!p.server) continue;
+      p.server.proc.kill('SIGKILL');
+      await p.server.exited;
+      kills++;
+      log(`kill ${p.role} :${p.port} (${kills}) at ${acked.size} acknowledged`);
+      await start(p);
+    }
+  };
+
+  const killNats = async () => {
+    // One NATS node, a third of the way in, back after 3 s; the R3 stream keeps a quorum of 2.
+    await sleep((opts.seconds * 1000) / 3);
+    await nats.kill(1, 'SIGKILL');
+    natsKills++;
+    log(`kill nats node 1 at ${acked.size} acknowledged`);
+    await sleep(3000);
+    await nats.restart(1);
+    log('nats node 1 back');
+  };
+
+  try {
+    await Promise.all([killSolute(), killNats(), ...Array.from({ length: opts.clients ?? 4 }, (_, c) => client(c))]);
+
+    // Drain: every message of the stream acknowledged by a processor (after its commit).
+    const nc = await connect({ servers: nats.urls });
+    const jsm = await jetstreamManager(nc);
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const info = await jsm.consumers.info(stream, `${stream}-processor`).catch(() => null);
+      if (info && info.num_pending + info.num_ack_pending === 0) break;
+      if (Date.now() > deadline) throw new Error(`the cluster did not drain: ${JSON.stringify(info && { pending: info.num_pending, ackPending: info.num_ack_pending })}`);
+      await sleep(200);
+    }
+    await nc.close();
+
+    const rows = await admin.query<{ message_id: string; value: string | null }>(
+      `SELECT message_id, body->'properties'->>'value' AS value FROM ${schema}.events WHERE project = 'chaos'`,
+    );
+    const counts = new Map<string, number>();
+    let mismatched = 0;
+    for (const r of rows.rows) {
+      counts.set(r.message_id, (counts.get(r.message_id) ?? 0) + 1);
+      if (sent.has(r.message_id) && Number(r.value) !== sent.get(r.message_id)) mismatched++;
+    }
+    // The read API answers the same as the table.
+    const api = await fetch(`${ingestUrls[0]}/api/events?limit=1`, { headers: { authorization: `Bearer ${secretKey}` } });
+    if (api.status !== 200) throw new Error(`GET /api/events on the cluster: ${api.status}`);
+    return {
+      sent: sent.size,
+      acknowledged: acked.size,
+      stored: rows.rows.length,
+      kills,
+      natsKills,
+      lost: [...acked].filter((id) => !counts.has(id)).length,
+      duplicates: [...counts.values()].filter((c) => c > 1).length,
+      phantoms: [...counts.keys()].filter((id) => !sent.has(id)).length,
+      unknown: unknown.size,
+      mismatched,
+    };
+  } finally {
+    for (const p of procs) {
+      p.server?.proc.kill('SIGTERM');
+      await p.server?.exited;
+    }
+    await nats.stop();
+    await admin.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined);
+    await admin.end();
+  }
+}
