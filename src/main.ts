@@ -150,7 +150,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
 }
 
 /** Dead-letter operations over the store and the processor (the admin socket, and the CLI when no server runs). */
-function adminOps(store: EventStore, processor: Processor): AdminOps {
+function adminOps(store: EventStore, processor: Pick<Processor, 'replay'>): AdminOps {
   return {
     deadLetters: (filter) => store.deadLetters(filter),
     async replay({ ids, project }): Promise<ReplayResult> {
@@ -178,6 +178,13 @@ function adminOps(store: EventStore, processor: Processor): AdminOps {
 
 /** The store and the processor without HTTP or log: bin/solute dead-letters when no server runs. */
 export async function openOffline(config: Config, logger: Logger): Promise<AdminOps & { close(): Promise<void> }> {
+  if (config.store !== '') {
+    // PostgreSQL takes any number of writers: the CLI works beside running servers.
+    const { PgStore } = await import('./store/postgres/pg.store.js');
+    const { BatchLoader } = await import('./process/batch-loader.js');
+    const store = await PgStore.open(config.store, { schema: config.pgSchema });
+    return { ...adminOps(store, new BatchLoader({ store, logger, steps: eventSteps(config) })), close: () => store.close() };
+  }
   const paths = dataPaths(config.dataDir);
   const store = await DuckDbStore.open(paths.store, { memoryLimit: config.storeMemoryLimit, threads: config.storeThreads, checkpointThreshold: config.storeCheckpointThreshold });
   const processor = new Processor({ store, persistKeys: async () => undefined, logger, steps: eventSteps(config) });

@@ -26,6 +26,10 @@ const USAGE = `usage:
                                            (default M: max(N, SOLUTE_MAX_BATCH_EVENTS))
   solute limits clear --project NAME       no rate limit for NAME (the default)
   solute limits list                       list projects with a rate limit
+  solute export [--out FILE]               write the embedded installation (keys, events, dead letters) as NDJSON;
+                                           the server must be stopped
+  solute import [--in FILE]                read an export into PostgreSQL (SOLUTE_STORE=postgres://...);
+                                           profiles and groups are rebuilt from the events; safe to repeat
   solute seed --events N --users U [--project NAME] [--days D]
                                            write N synthetic events of U users over the last D days (30)
                                            into the store; the server must be stopped
@@ -290,6 +294,32 @@ async function seedCommand(argv: string[]): Promise<void> {
   }
 }
 
+async function transfer(cmd: 'export' | 'import', argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { out: { type: 'string' }, in: { type: 'string' } }, strict: true });
+  const config = loadConfig(process.env);
+  const fs = await import('node:fs');
+  const { exportEmbedded, importToPostgres } = await import('../transfer.js');
+  const started = Date.now();
+  let counts;
+  if (cmd === 'export') {
+    if (values.in !== undefined) fail('export takes --out FILE (default: stdout)');
+    if (config.store !== '') fail('export reads the embedded data directory; unset SOLUTE_STORE');
+    const out = values.out ? fs.createWriteStream(values.out) : process.stdout;
+    counts = await exportEmbedded(config, out).catch((err: Error) => {
+      if (/lock/i.test(err.message)) fail(`the store in ${config.dataDir} is in use: stop solute serve, then export`, 1);
+      throw err;
+    });
+    if (values.out) await new Promise<void>((resolve, reject) => (out as import('node:fs').WriteStream).end((err?: Error | null) => (err ? reject(err) : resolve())));
+  } else {
+    if (values.out !== undefined) fail('import takes --in FILE (default: stdin)');
+    if (config.store === '') fail('import writes to PostgreSQL: set SOLUTE_STORE=postgres://...');
+    const { pino } = await import('pino');
+    counts = await importToPostgres(config, values.in ? fs.createReadStream(values.in) : process.stdin, pino({ level: 'info' }, pino.destination(2)));
+  }
+  const verb = cmd === 'export' ? 'exported' : 'imported';
+  process.stderr.write(`${verb} ${counts.events} events, ${counts.deadLetters} dead letters, ${counts.keys} keys, ${counts.projects} project settings in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+}
+
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   try {
@@ -299,6 +329,7 @@ async function main(): Promise<void> {
     else if (cmd === 'dead-letters') await deadLetters(rest);
     else if (cmd === 'limits') await limits(rest);
     else if (cmd === 'seed') await seedCommand(rest);
+    else if (cmd === 'export' || cmd === 'import') await transfer(cmd, rest);
     else if (cmd === '--help' || cmd === '-h' || cmd === 'help') process.stdout.write(USAGE + '\n');
     else fail(USAGE);
   } catch (err) {

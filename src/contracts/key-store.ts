@@ -53,3 +53,9 @@ export interface KeyAdmin {
   /** Projects that have a rate limit, by name. */
   listRateLimits(): Promise<Array<{ project: string } & RateLimit>>;
 }
+
+/** The rows of the key tables, as `bin/solute export` writes them and `import` reads them (hashes only). */
+export interface KeyTableRows {
+  keys: Array<{ hash: string; project: string; kind: KeyKind; prefix: string; createdAt: string; revokedAt: string | null }>;
+  projects: Array<{ name: string; allowedOrigins: string; rateLimitEps: number | null; rateLimitBurst: number | null }>;
+}

@@ -13,6 +13,7 @@
 // the call returns.
 import pg from 'pg';
 import type { KeyAdmin, KeyInfo, KeyKind, KeyResolver, RateLimit, ResolvedKey } from '../../contracts/key-store.js';
+import type { KeyTableRows } from '../../contracts/key-store.js';
 import { DISPLAY_PREFIX_LENGTH, displayPrefix, generateKey, hashKey, sameHash } from '../../auth/api-key.js';
 
 /** The notification channel; its payload is the schema whose keys changed. */
@@ -259,6 +260,29 @@ export class PgMetaStore implements KeyResolver, KeyAdmin {
    * Runs `fn` in a transaction that also notifies every watching instance, at its commit; then,
    * when this instance watches, reloads its own map so the change holds when the call returns.
    */
+  /** Adds exported key and project rows (`bin/solute import`); rows already here are left as they are. */
+  async importRows(rows: KeyTableRows): Promise<{ keys: number; projects: number }> {
+    return this.change(async (c) => {
+      let keys = 0;
+      let projects = 0;
+      for (const k of rows.keys) {
+        const r = await c.query(
+          `INSERT INTO "${this.schema}".api_keys (hash, project, kind, prefix, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hash) DO NOTHING`,
+          [Buffer.from(k.hash, 'hex'), k.project, k.kind, k.prefix, k.createdAt, k.revokedAt],
+        );
+        keys += r.rowCount ?? 0;
+      }
+      for (const p of rows.projects) {
+        const r = await c.query(
+          `INSERT INTO "${this.schema}".projects (name, allowed_origins, rate_limit_eps, rate_limit_burst) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING`,
+          [p.name, p.allowedOrigins, p.rateLimitEps, p.rateLimitBurst],
+        );
+        projects += r.rowCount ?? 0;
+      }
+      return { keys, projects };
+    });
+  }
+
   private async change<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let result: T;

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { KeyAdmin, KeyInfo, KeyKind, KeyResolver, RateLimit, ResolvedKey } from '../../contracts/key-store.js';
+import type { KeyTableRows } from '../../contracts/key-store.js';
 import { DISPLAY_PREFIX_LENGTH, displayPrefix, generateKey, hashKey, sameHash } from '../../auth/api-key.js';
 
 interface KeyRow {
@@ -206,6 +207,20 @@ export class MetaStore implements KeyResolver {
     this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE hash = ?').run(at, r.hash);
     this.changed();
     return { matched: 1, revoked: { project: r.project, kind: r.kind, prefix: r.prefix, createdAt: r.created_at, revokedAt: at } };
+  }
+
+  /** Every key (hash in hex, never the key) and project row: what `bin/solute export` writes. */
+  exportRows(): KeyTableRows {
+    const keys = this.db.prepare('SELECT hash, project, kind, prefix, created_at, revoked_at FROM api_keys ORDER BY created_at').all() as Array<{
+      hash: Buffer; project: string; kind: KeyKind; prefix: string; created_at: string; revoked_at: string | null;
+    }>;
+    const projects = this.db.prepare('SELECT name, allowed_origins, rate_limit_eps, rate_limit_burst FROM projects ORDER BY name').all() as Array<{
+      name: string; allowed_origins: string; rate_limit_eps: number | null; rate_limit_burst: number | null;
+    }>;
+    return {
+      keys: keys.map((k) => ({ hash: k.hash.toString('hex'), project: k.project, kind: k.kind, prefix: k.prefix, createdAt: k.created_at, revokedAt: k.revoked_at })),
+      projects: projects.map((p) => ({ name: p.name, allowedOrigins: p.allowed_origins, rateLimitEps: p.rate_limit_eps, rateLimitBurst: p.rate_limit_burst })),
+    };
   }
 
   close(): void {
