@@ -73,8 +73,9 @@ export const ConfigSchema = Type.Object(
     natsReplicas: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
     /** JetStream storage of the stream: file (survives a NATS restart) or memory. */
     natsStorage: Type.Union([Type.Literal('file'), Type.Literal('memory')], { default: 'file' }),
-    /** PostgreSQL schema holding Solute's tables (created if missing), so installations can share one database. */
-    pgSchema: Type.String({ default: 'public', pattern: '^[a-z_][a-z0-9_]{0,62}$' }),
+    /** PostgreSQL schema holding Solute's tables (created if missing), so installations can share one
+     * database. Empty: the schema the URL's connection uses (its search_path; usually public). */
+    pgSchema: Type.String({ default: '', pattern: '^([a-z_][a-z0-9_]{0,62})?$' }),
   },
   { additionalProperties: false },
 );

@@ -18,6 +18,7 @@ import { BatchLoader } from './process/batch-loader.js';
 import type { EventStep } from './process/pipeline.js';
 import { PgStore } from './store/postgres/pg.store.js';
 import { PgMetaStore } from './store/postgres/pg.meta.js';
+import { schemaFor } from './store/postgres/pg.schema-name.js';
 
 export interface ClusterHandle {
   url: string;
@@ -49,10 +50,11 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
   const processor = config.role !== 'ingest';
 
   // 1. The store and the keys, both in PostgreSQL (migrations run at open, under an advisory lock).
-  const store = await PgStore.open(config.store, { schema: config.pgSchema });
+  const schema = await schemaFor(config.store, config.pgSchema);
+  const store = await PgStore.open(config.store, { schema });
   const metaPool = new pg.Pool({ connectionString: config.store, max: 2 });
   metaPool.on('error', (err) => logger.warn({ err }, 'PostgreSQL connection of the key store lost'));
-  const meta = await PgMetaStore.open(metaPool, { schema: config.pgSchema, logger });
+  const meta = await PgMetaStore.open(metaPool, { schema, logger });
   await meta.watch(config.keyRefreshMs);
 
   // 2. The log: the stream, and the durable consumer (its backlog is what ingest's bound reads).

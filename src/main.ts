@@ -182,7 +182,8 @@ export async function openOffline(config: Config, logger: Logger): Promise<Admin
     // PostgreSQL takes any number of writers: the CLI works beside running servers.
     const { PgStore } = await import('./store/postgres/pg.store.js');
     const { BatchLoader } = await import('./process/batch-loader.js');
-    const store = await PgStore.open(config.store, { schema: config.pgSchema });
+    const { schemaFor } = await import('./store/postgres/pg.schema-name.js');
+    const store = await PgStore.open(config.store, { schema: await schemaFor(config.store, config.pgSchema) });
     return { ...adminOps(store, new BatchLoader({ store, logger, steps: eventSteps(config) })), close: () => store.close() };
   }
   const paths = dataPaths(config.dataDir);

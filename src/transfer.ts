@@ -23,6 +23,7 @@ import { DuckDbStore } from './store/duckdb/duckdb.store.js';
 import { MetaStore } from './store/sqlite/meta.store.js';
 import { PgMetaStore } from './store/postgres/pg.meta.js';
 import { PgStore } from './store/postgres/pg.store.js';
+import { schemaFor } from './store/postgres/pg.schema-name.js';
 
 const FORMAT = 'solute-export';
 const VERSION = 1;
@@ -81,9 +82,10 @@ export async function exportEmbedded(config: Config, out: Writable): Promise<Tra
 /** Reads an export into the PostgreSQL store of `config.store` (created and migrated if needed). */
 export async function importToPostgres(config: Config, input: Readable, logger: Logger): Promise<TransferCounts> {
   if (config.store === '') throw new Error('import writes to PostgreSQL: set SOLUTE_STORE=postgres://...');
-  const store = await PgStore.open(config.store, { schema: config.pgSchema });
+  const schema = await schemaFor(config.store, config.pgSchema);
+  const store = await PgStore.open(config.store, { schema });
   const pool = new pg.Pool({ connectionString: config.store, max: 2 });
-  const meta = await PgMetaStore.open(pool, { schema: config.pgSchema });
+  const meta = await PgMetaStore.open(pool, { schema });
   const counts: TransferCounts = { keys: 0, projects: 0, events: 0, deadLetters: 0 };
   const keys: KeyTableRows = { keys: [], projects: [] };
   let events: ProcessedLine[] = [];

@@ -79,7 +79,8 @@ async function openKeyAdmin(config: Config): Promise<{ admin: KeyAdmin; close():
   const { PgMetaStore } = await import('../store/postgres/pg.meta.js');
   const pool = new pg.Pool({ connectionString: config.store, max: 2 });
   try {
-    const store = await PgMetaStore.open(pool, { schema: config.pgSchema });
+    const { schemaFor } = await import('../store/postgres/pg.schema-name.js');
+    const store = await PgMetaStore.open(pool, { schema: await schemaFor(config.store, config.pgSchema) });
     return { admin: store, close: () => store.close().finally(() => pool.end()) };
   } catch (err) {
     await pool.end().catch(() => {});

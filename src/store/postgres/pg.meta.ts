@@ -12,6 +12,7 @@
 // milliseconds, and at worst keyRefreshMs later; an instance that makes a change itself sees it when
 // the call returns.
 import pg from 'pg';
+import { defaultSchema } from './pg.schema-name.js';
 import type { KeyAdmin, KeyInfo, KeyKind, KeyResolver, RateLimit, ResolvedKey } from '../../contracts/key-store.js';
 import type { KeyTableRows } from '../../contracts/key-store.js';
 import { DISPLAY_PREFIX_LENGTH, displayPrefix, generateKey, hashKey, sameHash } from '../../auth/api-key.js';
@@ -70,17 +71,6 @@ const SILENT: PgMetaLogger = { info() {}, warn() {} };
 /** Reconnect delays of the LISTEN connection: doubling from the first to the last. */
 const RECONNECT_FIRST_MS = 100;
 const RECONNECT_MAX_MS = 30_000;
-
-/**
- * The schema unqualified names would go to: current_schema(), or, when the search_path names no
- * schema that exists yet (e.g. `?options=-c search_path=solute` on a fresh database), its first entry.
- */
-async function defaultSchema(pool: pg.Pool): Promise<string> {
-  const { rows } = await pool.query<{ s: string | null; p: string; u: string }>("SELECT current_schema() AS s, current_setting('search_path') AS p, session_user AS u");
-  if (rows[0].s) return rows[0].s;
-  const first = rows[0].p.split(',')[0]?.trim().replace(/^"(.*)"$/, '$1') ?? '';
-  return first === '$user' ? rows[0].u : first || 'public';
-}
 
 /** Creates the schema and tables when missing; several processes starting at once migrate once. */
 async function migrate(pool: pg.Pool, schema: string): Promise<void> {
