@@ -25,6 +25,8 @@
 // OVERLOAD_LIMITED_EVENTS_PER_SECOND (500) for the overload scenario.
 //   6. queries (bench/queries.mjs, runnable alone): profile lookup, events by user, daily counts over
 //      30 days, top events over 7 days, at 1M and 10M seeded events; and the ingest cost of uhash/ahash.
+//   7. cluster beside embedded (bench/cluster.mjs, runnable alone): 3 NATS nodes (R3) + ingest +
+//      processor + PostgreSQL against the embedded default, same load, interleaved; BENCH_CLUSTER=0 skips it.
 // Environment: BENCH_QUERIES=0 to skip part 6 (its own settings are in bench/queries.mjs),
 // BENCH_SECONDS (per phase, default 15), BENCH_ROUNDS (default 2),
 // BENCH_PACED=0 to skip the paced half-load phases, BENCH_KEEP=1 to keep the temporary data dir.
@@ -38,6 +40,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runOverload } from './overload.mjs';
 import { queryBench } from './queries.mjs';
+import { clusterBench } from './cluster.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'solute');
@@ -1012,6 +1015,7 @@ function summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, tot
 await main()
   .then(async () => {
     if (process.env.BENCH_QUERIES !== '0') await queryBench();
+    if (process.env.BENCH_CLUSTER !== '0') await clusterBench();
   })
   .catch((err) => {
     console.error(err);

@@ -16,6 +16,14 @@ import {
 } from '@nats-io/jetstream';
 import { consumerName, isNotFound } from './nats.connection.js';
 
+/**
+ * How long a message handed to a processor stays its own without news: the processor renews it every
+ * third of this while its commit runs, so only a dead (or frozen) processor lets it lapse, and then
+ * another processor gets the message this long after. Short, so a killed processor delays little;
+ * a lapse during a slow commit only costs a redelivery the store skips.
+ */
+const ACK_WAIT_MS = 15_000;
+
 export interface SourceLogger {
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
@@ -116,7 +124,7 @@ export class NatsSource {
   }
 
   private async handle(msg: JsMsg, handler: (batch: LogBatch) => Promise<void>): Promise<void> {
-    const ackWait = this.opts.ackWaitMs ?? 60_000;
+    const ackWait = this.opts.ackWaitMs ?? ACK_WAIT_MS;
     // A long commit keeps its claim on the message: `+WPI` resets the server's ack_wait clock.
     const keepAlive = setInterval(() => msg.working(), Math.max(1000, Math.floor(ackWait / 3)));
     try {
@@ -155,7 +163,7 @@ async function ensureConsumer(jsm: JetStreamManager, opts: NatsSourceOptions): P
     durable_name: name,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: (opts.ackWaitMs ?? 60_000) * 1_000_000,
+    ack_wait: (opts.ackWaitMs ?? ACK_WAIT_MS) * 1_000_000,
     max_ack_pending: opts.maxAckPending ?? 1000,
     // Never give up on a message: a batch that keeps failing is retried (with the nak delay) until the
     // store takes it; the per-event failures already go to dead letters inside the commit.
