@@ -11,7 +11,7 @@ import { DedupeIndex } from './dedupe/dedupe-index.js';
 import { SegmentLog, recoverSegments } from './log/segment.log.js';
 import { Processor } from './process/processor.js';
 import type { EventStep } from './process/pipeline.js';
-import { createEnrich } from './process/steps/enrich.js';
+import { createBulkEnrich, createEnrich } from './process/steps/enrich.js';
 import { DuckDbStore } from './store/duckdb/duckdb.store.js';
 import { MetaStore } from './store/sqlite/meta.store.js';
 import { startAdminServer, type AdminOps } from './admin/admin.server.js';
@@ -77,6 +77,8 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     persistKeys: dedupe.persist.bind(dedupe),
     logger,
     steps: opts.eventSteps ?? eventSteps(config),
+    // The bulk path applies the enrich step's own rule; with other steps (tests), every line takes the per-event path.
+    ...(opts.eventSteps ? {} : { fileLoader: store, bulkEnrich: createBulkEnrich({ ipMode: config.ipMode }) }),
     onLoaded: (_seg, result, seconds) => {
       metrics.stored.inc(result.stored);
       metrics.deadLetters.inc(result.deadLettered);

@@ -118,3 +118,26 @@ export interface EventStore {
   countEvents(): Promise<number>;
   close(): Promise<void>;
 }
+
+/**
+ * Enrichment as lookups, for a store that loads a whole log segment in bulk (see SegmentFileLoader):
+ * the store asks once per distinct user agent and client IP instead of running a step per event.
+ */
+export interface BulkEnrich {
+  /** The context keys a user agent adds (each null when the parser found nothing for it). */
+  userAgent(ua: string): { browser: Readonly<Record<string, string>> | null; os: Readonly<Record<string, string>> | null; device: Readonly<Record<string, string>> | null };
+  /** The context.ip to add for a line's client IP (`i`), or null for none. */
+  clientIp(ip: string): string | null;
+  /** The per-event path (parse and every per-event step) for the lines the bulk path does not take. */
+  perEvent(segment: number, raws: readonly string[], indexes: readonly number[]): { lines: ProcessedLine[]; dead: DeadLetterInput[] };
+}
+
+/** A store that can load a closed segment file itself (the embedded store: DuckDB reads NDJSON natively). */
+export interface SegmentFileLoader {
+  /**
+   * Stores the segment like commitBatch would with the per-event steps run on every line, once.
+   * null: the file cannot be read in bulk (a damaged line); nothing was written and the caller takes
+   * the per-event path.
+   */
+  loadSegmentFile(segment: { id: number; file: string }, enrich: BulkEnrich, steps: BatchSteps): Promise<LoadResult | null>;
+}

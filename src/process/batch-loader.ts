@@ -1,7 +1,7 @@
 // One batch of log lines (an embedded segment, or a JetStream message) through the steps into the
 // store, and dead letters back through them. Shared by the embedded processor and the JetStream one.
 import type { Logger } from 'pino';
-import type { DeadLetter, EventStore, LoadResult, ProcessedLine, ReplayResult } from '../contracts/event-store.js';
+import type { BulkEnrich, DeadLetter, DeadLetterInput, EventStore, LoadResult, ProcessedLine, ReplayResult, SegmentFileLoader } from '../contracts/event-store.js';
 import { BATCH_STEPS, runEventSteps, type EventStep } from './pipeline.js';
 
 export interface BatchLoaderDeps {
@@ -22,6 +22,24 @@ export class BatchLoader {
     if (raws.at(-1) === '') raws.pop();
     const { lines, dead } = runEventSteps(id, raws, this.deps.steps ?? []);
     return this.exclusive(() => this.deps.store.commitBatch({ segment: id, source, lines, deadLetters: dead }, BATCH_STEPS));
+  }
+
+  /** A segment through a store's bulk path; null when the store cannot read it in bulk. */
+  loadFile(store: SegmentFileLoader, segment: { id: number; file: string }, lookups: Pick<BulkEnrich, 'userAgent' | 'clientIp'>): Promise<LoadResult | null> {
+    const enrich: BulkEnrich = {
+      ...lookups,
+      perEvent: (segmentId, raws, indexes) => {
+        const lines: ProcessedLine[] = [];
+        const dead: DeadLetterInput[] = [];
+        raws.forEach((raw, k) => {
+          const r = runEventSteps(segmentId, [raw], this.deps.steps ?? [], indexes[k]);
+          lines.push(...r.lines);
+          dead.push(...r.dead);
+        });
+        return { lines, dead };
+      },
+    };
+    return this.exclusive(() => store.loadSegmentFile(segment, enrich, BATCH_STEPS));
   }
 
   /**

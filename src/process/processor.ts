@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { ClosedSegment } from '../contracts/event-log.js';
-import type { DeadLetter, EventStore, LoadResult, ReplayResult } from '../contracts/event-store.js';
+import type { BulkEnrich, DeadLetter, EventStore, LoadResult, ReplayResult, SegmentFileLoader } from '../contracts/event-store.js';
 import type { EventStep } from './pipeline.js';
 import { BatchLoader } from './batch-loader.js';
 
@@ -16,6 +16,9 @@ export interface ProcessorDeps {
   logger: Logger;
   /** The per-event steps, in order (enrichment). */
   steps?: readonly EventStep[];
+  /** A store that loads segment files itself, and the per-event steps as lookups for it (both or neither). */
+  fileLoader?: SegmentFileLoader;
+  bulkEnrich?: Pick<BulkEnrich, 'userAgent' | 'clientIp'>;
   onLoaded?: (segment: ClosedSegment, result: LoadResult, seconds: number) => void;
 }
 
@@ -72,7 +75,9 @@ export class Processor {
   }
 
   private async load(segment: ClosedSegment): Promise<LoadResult> {
-    return this.loader.load(segment.id, await fs.readFile(segment.file, 'utf8'));
+    // The store's own bulk path when it has one (DuckDB reads the file natively); the per-event path otherwise.
+    const bulk = this.deps.fileLoader && this.deps.bulkEnrich ? await this.loader.loadFile(this.deps.fileLoader, segment, this.deps.bulkEnrich) : null;
+    return bulk ?? this.loader.load(segment.id, await fs.readFile(segment.file, 'utf8'));
   }
 
   /** Runs dead letters through the steps again (see BatchLoader.replay). */

@@ -20,7 +20,7 @@ export interface EnrichOptions {
 export type Enrich = (event: Record<string, unknown>, clientIp: string | null) => void;
 
 /** The fields a parsed user agent adds, only those ua-parser found. */
-interface ParsedUa {
+export interface ParsedUa {
   browser: Readonly<Record<string, string>> | null;
   os: Readonly<Record<string, string>> | null;
   device: Readonly<Record<string, string>> | null;
@@ -88,6 +88,26 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
   const proto = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The enrich step as two lookups, for a store that enriches in bulk (DuckDB, store/duckdb): an event
+ * whose context is an object without ip, browser, os and device gets exactly what `createEnrich` would
+ * add, `{ip, browser, os, device}` from these (absent keys for nulls), appended in this order. Events
+ * of any other shape go through `createEnrich` itself.
+ */
+export function createBulkEnrich(opts: EnrichOptions) {
+  const parseUa = cachedUaParser(opts.uaCacheSize ?? 1000);
+  return {
+    userAgent(ua: string): ParsedUa {
+      return ua === '' ? { browser: null, os: null, device: null } : parseUa(ua);
+    },
+    clientIp(ip: string): string | null {
+      if (opts.ipMode === 'drop') return null;
+      const unmapped = unmapIPv4(ip);
+      return opts.ipMode === 'truncate' ? truncateIp(unmapped) : unmapped;
+    },
+  };
 }
 
 // ---- user agent ----

@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type {
   BatchSteps,
+  BulkEnrich,
   DeadLetter,
   DeadLetterFilter,
   DeadLetterInput,
@@ -16,10 +17,12 @@ import type {
   LoadResult,
   ProcessedLine,
   ReplayResult,
+  SegmentFileLoader,
 } from '../../contracts/event-store.js';
 import type { LogLine } from '../../contracts/event-log.js';
 import { migrate } from './duckdb.schema.js';
 import { applyStatefulSteps } from './duckdb.state.js';
+import { insertFast, prepareSegment, stageSegment } from './duckdb.bulk.js';
 import { readGroup, readProfile, searchProfiles } from './duckdb.profiles.js';
 import type { Group, Profile, ProfileReader, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
 
@@ -35,7 +38,7 @@ export interface DuckDbStoreOptions {
   checkpointThreshold?: string;
 }
 
-export class DuckDbStore implements EventStore, ProfileReader {
+export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader {
   private closing: Promise<void> | null = null;
 
   private constructor(
@@ -87,6 +90,32 @@ export class DuckDbStore implements EventStore, ProfileReader {
         return { stored, deadLettered: deadLetters.length };
       }),
     );
+  }
+
+  /** The embedded processor's fast path (duckdb.bulk.ts): DuckDB reads and enriches the segment file itself. */
+  async loadSegmentFile(segment: { id: number; file: string }, enrich: BulkEnrich, steps: BatchSteps): Promise<LoadResult | null> {
+    const w = this.writer;
+    const done = await w.runAndReadAll('SELECT 1 FROM segments WHERE id = $1', [segment.id]);
+    if (done.currentRowCount > 0) return { stored: 0, deadLettered: 0 }; // committed before a crash
+    if (!(await stageSegment(w, segment.file))) return null;
+    try {
+      const { slow, dead: slowDead } = await prepareSegment(w, segment.id, enrich);
+      // Any failure here (a value DuckDB refuses in the bulk insert): null, and the caller stores the
+      // segment line by line, where each line that fails becomes a dead letter.
+      return await this.retryLineByLine((bulk) =>
+        this.transaction(async () => {
+          const fast = await insertFast(w, HASHES('u', 'a'));
+          const { keep, dead } = await applyStatefulSteps(w, segment.id, slow, steps);
+          const stored = fast + (await this.insertEvents(segment.id, keep, dead, bulk));
+          const deadLetters = [...slowDead, ...dead];
+          await this.insertDeadLetters(deadLetters);
+          await w.run('INSERT INTO segments VALUES ($1, $2, $3, now())', [segment.id, stored, deadLetters.length]);
+          return { stored, deadLettered: deadLetters.length };
+        }),
+      ).catch(() => null);
+    } finally {
+      await w.run('DROP TABLE IF EXISTS seg; DROP TABLE IF EXISTS seg_ua; DROP TABLE IF EXISTS seg_ip').catch(() => undefined);
+    }
   }
 
   private async transaction<T>(fn: () => Promise<T>): Promise<T> {
