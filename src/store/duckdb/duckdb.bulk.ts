@@ -14,19 +14,23 @@ import type { BulkEnrich, DeadLetterInput, ProcessedLine } from '../../contracts
 /** The log line's fields, client IP included, and the line's position in the file. */
 const COLUMNS = `{p:'VARCHAR', s:'BIGINT', t:'BIGINT', y:'VARCHAR', n:'VARCHAR', u:'VARCHAR', a:'VARCHAR', m:'VARCHAR', i:'VARCHAR', e:'JSON'}`;
 
+/**
+ * What the bulk rule looks at, read with one JSON parse per line (json_extract with a list of paths):
+ * j[1] context, j[2..5] its ip, browser, os, device (SQL NULL when absent; a JSON null is not absent
+ * here, so such a line takes the per-event path, where null counts as absent), j[6] its userAgent.
+ */
+const PATHS = `['$.context', '$.context.ip', '$.context.browser', '$.context.os', '$.context.device', '$.context.userAgent']`;
 /** Lines the bulk rule covers: not for the stateful steps, and a context object without the keys enrichment adds. */
-const FAST = `y NOT IN ('identify', 'alias', 'group') AND json_type(e, '$.context') = 'OBJECT'
-  AND NOT json_exists(e, '$.context.ip') AND NOT json_exists(e, '$.context.browser')
-  AND NOT json_exists(e, '$.context.os') AND NOT json_exists(e, '$.context.device')`;
-
-const UA = `CASE WHEN json_type(e, '$.context.userAgent') = 'VARCHAR' THEN json_extract_string(e, '$.context.userAgent') END`;
+const FAST = `y NOT IN ('identify', 'alias', 'group') AND json_type(j[1]) = 'OBJECT' AND j[2] IS NULL AND j[3] IS NULL AND j[4] IS NULL AND j[5] IS NULL`;
+const UA = `CASE WHEN json_type(j[6]) = 'VARCHAR' THEN json_extract_string(j[6], '$') END`;
 
 /** Reads the file into the connection's temp table `seg`; false when some line does not read. */
 export async function stageSegment(db: DuckDBConnection, file: string): Promise<boolean> {
   try {
     await db.run(
-      `CREATE OR REPLACE TEMP TABLE seg AS SELECT *, (row_number() OVER () - 1)::INTEGER AS idx, (${FAST}) AS fast, ${UA} AS ua
-       FROM read_ndjson('${file.replace(/'/g, "''")}', columns=${COLUMNS}, format='newline_delimited')`,
+      `CREATE OR REPLACE TEMP TABLE seg AS
+       SELECT p, s, t, y, n, u, a, m, i, e, (${FAST}) AS fast, ${UA} AS ua
+       FROM (SELECT *, json_extract(e, ${PATHS}) AS j FROM read_ndjson('${file.replace(/'/g, "''")}', columns=${COLUMNS}, format='newline_delimited'))`,
     );
     return true;
   } catch {
@@ -60,7 +64,8 @@ export async function prepareSegment(db: DuckDBConnection, segment: number, enri
     }
   }
   // The other lines, rebuilt as log lines for the per-event path (they are few in usual traffic).
-  const rows = (await db.runAndReadAll('SELECT idx, p, s::DOUBLE, t::DOUBLE, y, n, u, a, m, i, e::VARCHAR FROM seg WHERE NOT fast ORDER BY idx')).getRowsJS() as Array<
+  // A line's index in the file: sequence numbers run consecutively through a segment's lines.
+  const rows = (await db.runAndReadAll('SELECT (s - (SELECT min(s) FROM seg))::INTEGER, p, s::DOUBLE, t::DOUBLE, y, n, u, a, m, i, e::VARCHAR FROM seg WHERE NOT fast ORDER BY s')).getRowsJS() as Array<
     [number, string, number, number, string, string | null, string | null, string | null, string, string | null, string]
   >;
   const raws = rows.map(([, p, s, t, y, n, u, a, m, i, e]) => `{"p":${JSON.stringify(p)},"s":${s},"t":${t},"y":${JSON.stringify(y)},"n":${JSON.stringify(n)},"u":${JSON.stringify(u)},"a":${JSON.stringify(a)},"m":${JSON.stringify(m)},"i":${JSON.stringify(i)},"e":${e}}`);
@@ -75,7 +80,7 @@ export async function insertFast(db: DuckDBConnection, hashes: string): Promise<
        json_merge_patch(e, json_object('context', json_object('ip', x.ip, 'browser', ua.browser, 'os', ua.os, 'device', ua.device))),
        ${hashes}
      FROM seg LEFT JOIN seg_ip x ON x.i = seg.i LEFT JOIN seg_ua ua ON ua.ua = seg.ua
-     WHERE fast ORDER BY idx`,
+     WHERE fast`,
   );
   return Number(r.rowsChanged);
 }
