@@ -64,7 +64,9 @@ export async function startNatsCluster(n = 3): Promise<NatsCluster> {
       { stdio: 'ignore' },
     );
     node.proc = proc;
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${node.httpPort}/healthz`)).ok, 10_000, `${node.name} did not start (see ${dir}/${node.name}.log)`);
+    // /varz answers once the server listens; /healthz also waits for JetStream, which in a forming
+    // cluster (and on a loaded machine, with other clusters starting beside) can take longer than 10 s.
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${node.httpPort}/varz`)).ok, 30_000, `${node.name} did not start (see ${dir}/${node.name}.log)`);
   };
 
   const metaLeader = async (node: Node): Promise<string | null> => {
@@ -89,7 +91,7 @@ export async function startNatsCluster(n = 3): Promise<NatsCluster> {
       await cluster.kill(i, 'SIGTERM');
       await launch(nodes[i]);
     },
-    async waitForMetaLeader(timeoutMs = 20_000) {
+    async waitForMetaLeader(timeoutMs = 40_000) {
       let leader = '';
       await waitFor(
         async () => {
