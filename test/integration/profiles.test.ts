@@ -140,7 +140,7 @@ describe('profiles', () => {
   });
 
   it('keeps odd ids and prototype-named traits as data', async () => {
-    const odd = 'we/ird id?&#%';
+    const odd = "we/ird id?&#% o'brien \"q\"";
     await send([ev('identify', { userId: odd, traits: { constructor: 'c', prototype: { x: 1 }, toString: 's' } })]);
     const p = await profile(odd);
     expect(p.status).toBe(200);

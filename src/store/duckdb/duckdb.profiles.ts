@@ -1,15 +1,32 @@
 // Profile and group reads on DuckDB's reader connection. A profile's events are found through the
 // integer hashes of its ids (uhash/ahash: 8-byte integers scan far faster than strings), then checked
 // against the ids themselves, so a hash collision can never add a stranger's event.
-import { LIST, VARCHAR, listValue, type DuckDBConnection } from '@duckdb/node-api';
+import { LIST, VARCHAR, listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import type { Group, Profile, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
 
 const IDS = { ids: LIST(VARCHAR) };
 
-/** Events of a profile: its userIds, or no userId and one of its anonymousIds. */
-const PROFILE_EVENTS = `project = $project AND (
-  (uhash IN (SELECT hash(unnest($ids))) AND user_id IN (SELECT unnest($ids)))
-  OR (user_id IS NULL AND ahash IN (SELECT hash(unnest($ids))) AND anonymous_id IN (SELECT unnest($ids))))`;
+/**
+ * A profile's events are those whose userId is one of its ids, and those without a userId whose
+ * anonymousId is. Each case is its own query, with the ids' hashes and the ids inlined as constants
+ * (hashes are decimal digits, ids quoted): DuckDB then filters the 8-byte hash column while scanning. One query with an OR over subqueries of the ids compared every row: ~400 ms for a
+ * profile at 1M events, against ~110 ms for the four queries here.
+ */
+function profileCases(hashes: readonly string[], ids: readonly string[]): { cases: string[]; withIds: boolean } {
+  const h = hashes.join(', ');
+  // Ids are inlined as SQL strings too (quotes doubled); one holding a NUL, which a query text cannot
+  // carry, stays a parameter.
+  const inline = ids.every((id) => !id.includes('\u0000'));
+  const i = inline ? ids.map((id) => `'${id.replace(/'/g, "''")}'`).join(', ') : '';
+  const has = (col: string) => (inline ? `${col} IN (${i})` : `list_contains($ids, ${col})`);
+  return {
+    cases: [
+      `project = $project AND uhash IN (${h}) AND ${has('user_id')}`,
+      `project = $project AND ahash IN (${h}) AND user_id IS NULL AND ${has('anonymous_id')}`,
+    ],
+    withIds: !inline,
+  };
+}
 
 export async function readProfile(db: DuckDBConnection, project: string, id: string, recent: number): Promise<Profile | null> {
   const link = await db.runAndReadAll('SELECT profile FROM identities WHERE project = $project AND id = $id LIMIT 1', { project, id });
@@ -27,14 +44,31 @@ export async function readProfile(db: DuckDBConnection, project: string, id: str
       traits = JSON.parse(t) as Record<string, unknown>;
     }
   }
-  const stats = await db.runAndReadAll(`SELECT count(*)::DOUBLE, min(ts)::DOUBLE, max(ts)::DOUBLE FROM events WHERE ${PROFILE_EVENTS}`, { project, ids: listValue(ids) }, IDS);
-  const [count, first, last] = stats.getRowsJS()[0] as [number, number | null, number | null];
-  if (link.currentRowCount === 0 && count === 0) return null;
-  const events = await db.runAndReadAll(
-    `SELECT body::VARCHAR FROM events WHERE ${PROFILE_EVENTS} ORDER BY ts DESC, seq DESC LIMIT ${Math.floor(recent)}`,
-    { project, ids: listValue(ids) },
-    IDS,
+  const hashRows = await db.runAndReadAll('SELECT hash(unnest($ids))::VARCHAR', { ids: listValue(ids) }, IDS);
+  const { cases, withIds } = profileCases(
+    hashRows.getRowsJS().map((r) => String(r[0]).replace(/\D/g, '')),
+    ids,
   );
+  const params: Record<string, DuckDBValue> = withIds ? { project, ids: listValue(ids) } : { project };
+  const types = withIds ? IDS : undefined;
+  let count = 0;
+  let first: number | null = null;
+  let last: number | null = null;
+  const recentRows: Array<[number, number, string]> = [];
+  for (const where of cases) {
+    const st = await db.runAndReadAll(`SELECT count(*)::DOUBLE, min(ts)::DOUBLE, max(ts)::DOUBLE FROM events WHERE ${where}`, params, types);
+    const [n, lo, hi] = st.getRowsJS()[0] as [number, number | null, number | null];
+    if (n === 0) continue;
+    count += n;
+    first = first === null || (lo !== null && lo < first) ? lo : first;
+    last = last === null || (hi !== null && hi > last) ? hi : last;
+    if (recent > 0) {
+      const r = await db.runAndReadAll(`SELECT ts::DOUBLE, seq::DOUBLE, body::VARCHAR FROM events WHERE ${where} ORDER BY ts DESC, seq DESC LIMIT ${Math.floor(recent)}`, params, types);
+      recentRows.push(...(r.getRowsJS() as Array<[number, number, string]>));
+    }
+  }
+  if (link.currentRowCount === 0 && count === 0) return null;
+  recentRows.sort((a, b) => b[0] - a[0] || b[1] - a[1]);
   return {
     userId,
     traits,
@@ -42,7 +76,7 @@ export async function readProfile(db: DuckDBConnection, project: string, id: str
     firstSeen: first,
     lastSeen: last,
     eventCount: count,
-    recentEvents: events.getRowsJS().map((r) => JSON.parse(String(r[0])) as Record<string, unknown>),
+    recentEvents: recentRows.slice(0, Math.floor(recent)).map((r) => JSON.parse(r[2]) as Record<string, unknown>),
   };
 }
 
