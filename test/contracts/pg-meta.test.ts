@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { displayPrefix, generateKey, hashKey } from '../../src/auth/api-key.js';
 import { PgMetaStore, type PgMetaLogger } from '../../src/store/postgres/pg.meta.js';
 import { MetaStore } from '../../src/store/sqlite/meta.store.js';
-import { dropSchema, pgAvailable, testSchemaName } from '../helpers/pg-available.js';
+import { dropSchema, requirePostgres, testSchema } from '../helpers/services.js';
 import { tempDir } from '../helpers/solute.js';
 import { keyStoreContract, timeUntil, type KeyStoreInstance } from './key-store.contract.js';
 
-const url = await pgAvailable('test/contracts/pg-meta.test.ts');
-const schema = testSchemaName('pg_meta');
+const url = await requirePostgres();
+const schema = testSchema('pg_meta');
 
 /** What a store logged, for the tests that expect it to say something. */
 function recorder(): PgMetaLogger & { lines: Array<{ level: string; msg: string }> } {
@@ -142,7 +142,7 @@ describe.skipIf(!url)('PostgreSQL key store', () => {
 
   describe('migration', () => {
     it('creates its schema and tables once when several processes start at once, with the SQLite store\'s columns', async () => {
-      const fresh = testSchemaName('pg_meta_mig');
+      const fresh = testSchema('pg_meta_mig');
       try {
         const stores = await Promise.all([1, 2, 3, 4].map(() => openStore({ schema: fresh })));
         const key = await stores[0].admin.createKey('p', 'write');

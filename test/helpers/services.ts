@@ -31,9 +31,9 @@ export function requirePostgres(): Promise<string | null> {
   return pgProbe;
 }
 
-/** A fresh schema name for one test's tables. */
-export function testSchema(): string {
-  return `solute_test_${crypto.randomBytes(6).toString('hex')}`;
+/** A fresh schema name for one test's tables (lower case: PostgreSQL folds unquoted names), tagged for whoever reads the database. */
+export function testSchema(tag = 'test'): string {
+  return `solute_${tag.replace(/[^a-z0-9]/g, '_')}_${crypto.randomBytes(6).toString('hex')}`;
 }
 
 export async function dropSchema(url: string, schema: string): Promise<void> {

@@ -6,12 +6,12 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hashKey } from '../../src/auth/api-key.js';
 import { PgMetaStore } from '../../src/store/postgres/pg.meta.js';
-import { dropSchema, pgAvailable, testSchemaName } from '../helpers/pg-available.js';
+import { dropSchema, requirePostgres, testSchema } from '../helpers/services.js';
 import { BIN, tempDir } from '../helpers/solute.js';
 import { timeUntil } from '../contracts/key-store.contract.js';
 
-const url = await pgAvailable('test/integration/cli-postgres.test.ts');
-const schema = testSchemaName('cli_pg');
+const url = await requirePostgres();
+const schema = testSchema('cli_pg');
 
 /** The store URL as a user would give it, with the schema chosen through search_path. */
 function storeUrl(base: string, s: string): string {
