@@ -1,5 +1,6 @@
 // Profiles and groups in DuckDB: load the state a batch's stateful steps need, and apply what they
 // decided. Runs on the writer connection inside the batch's transaction.
+import { setApartFailed, statefulLinesByProject } from '../stateful-lines.js';
 import { LIST, VARCHAR, listValue, type DuckDBConnection } from '@duckdb/node-api';
 import type { LogLine } from '../../contracts/event-log.js';
 import type { BatchSteps, DeadLetterInput, ProcessedLine } from '../../contracts/event-store.js';
@@ -90,13 +91,7 @@ export async function applyStatefulSteps(
   lines: ProcessedLine[],
   steps: BatchSteps,
 ): Promise<{ keep: ProcessedLine[]; dead: DeadLetterInput[] }> {
-  const byProject = new Map<string, ProcessedLine[]>();
-  for (const pl of lines) {
-    if (pl.line.y !== 'identify' && pl.line.y !== 'alias' && pl.line.y !== 'group') continue;
-    const list = byProject.get(pl.line.p);
-    if (list) list.push(pl);
-    else byProject.set(pl.line.p, [pl]);
-  }
+  const byProject = statefulLinesByProject(lines);
   const failedLines = new Map<LogLine, { step: string; reason: string }>();
   for (const [project, pls] of byProject) {
     const batch = pls.map((pl) => pl.line);
@@ -107,13 +102,5 @@ export async function applyStatefulSteps(
     await applyGroups(db, project, groups.changes);
     for (const f of groups.failed) if (!failedLines.has(f.line)) failedLines.set(f.line, { step: 'groups', reason: f.reason });
   }
-  if (failedLines.size === 0) return { keep: lines, dead: [] };
-  const keep: ProcessedLine[] = [];
-  const dead: DeadLetterInput[] = [];
-  for (const pl of lines) {
-    const f = failedLines.get(pl.line);
-    if (f) dead.push({ segment, index: pl.index, project: pl.line.p, step: f.step, reason: f.reason, raw: pl.raw });
-    else keep.push(pl);
-  }
-  return { keep, dead };
+  return setApartFailed(segment, lines, failedLines);
 }

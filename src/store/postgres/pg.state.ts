@@ -2,6 +2,7 @@
 // they decided, on the batch's transaction. Several processors may commit at once: each project's
 // identity and group work runs under a transaction-scoped advisory lock on that project, taken in
 // a fixed order, so merges of one project serialize and state read under the lock is current.
+import { setApartFailed, statefulLinesByProject } from '../stateful-lines.js';
 import type pg from 'pg';
 import type { LogLine } from '../../contracts/event-log.js';
 import type { BatchSteps, DeadLetterInput, ProcessedLine } from '../../contracts/event-store.js';
@@ -107,13 +108,7 @@ export async function applyStatefulSteps(
   lines: ProcessedLine[],
   steps: BatchSteps,
 ): Promise<{ keep: ProcessedLine[]; dead: DeadLetterInput[] }> {
-  const byProject = new Map<string, ProcessedLine[]>();
-  for (const pl of lines) {
-    if (pl.line.y !== 'identify' && pl.line.y !== 'alias' && pl.line.y !== 'group') continue;
-    const list = byProject.get(pl.line.p);
-    if (list) list.push(pl);
-    else byProject.set(pl.line.p, [pl]);
-  }
+  const byProject = statefulLinesByProject(lines);
   // Locks in one order everywhere: two processors never wait on each other crosswise.
   const projects = [...byProject.keys()].sort();
   for (const project of projects) await db.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [PROJECT_LOCK_SPACE, enc(project)]);
@@ -143,15 +138,7 @@ export async function applyStatefulSteps(
     }
     for (const f of failed) if (!failedLines.has(f.line)) failedLines.set(f.line, { step: f.step, reason: f.reason });
   }
-  if (failedLines.size === 0) return { keep: lines, dead: [] };
-  const keep: ProcessedLine[] = [];
-  const dead: DeadLetterInput[] = [];
-  for (const pl of lines) {
-    const f = failedLines.get(pl.line);
-    if (f) dead.push({ segment, index: pl.index, project: pl.line.p, step: f.step, reason: f.reason, raw: pl.raw });
-    else keep.push(pl);
-  }
-  return { keep, dead };
+  return setApartFailed(segment, lines, failedLines);
 }
 
 /** SQLSTATE classes of errors about the data itself (22 data exception, 23 integrity, 54 program limit). */
