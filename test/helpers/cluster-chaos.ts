@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { BIN, freePort, makeEvent, sleep, spawnServer, tempDir, type ChildServer } from './solute.js';
+import { BIN, freePort, sleep, spawnServer, tempDir, type ChildServer } from './solute.js';
 import { startNatsCluster } from './nats-cluster.js';
-import type { ChaosReport } from './chaos.js';
+import { sdkClient, tally, type ChaosReport, type ClientLedger } from './chaos.js';
 
 import { PG_URL } from './services.js';
 export { PG_URL };
@@ -63,53 +63,17 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosR
   await Promise.all(procs.map(start));
   const ingestUrls = procs.filter((p) => p.role === 'ingest').map((p) => `http://127.0.0.1:${p.port}`);
 
-  const sent = new Map<string, number>();
-  const acked = new Set<string>();
-  const unknown = new Set<string>();
+  const ledger: ClientLedger = { sent: new Map(), acked: new Set(), unknown: new Set() };
   let kills = 0;
   let natsKills = 0;
-  let n = 0;
   const end = Date.now() + opts.seconds * 1000;
-
-  const client = async (c: number) => {
-    let turn = c;
-    while (Date.now() < end) {
-      const batch = Array.from({ length: opts.batchSize ?? 20 }, () => {
-        const value = n++;
-        const e = makeEvent({ messageId: `cluster-${c}-${value}`, properties: { value } });
-        sent.set(e.messageId as string, value);
-        return e;
-      });
-      let delay = 50;
-      for (;;) {
-        // Like an SDK behind a load balancer: each attempt may reach either ingest process.
-        const url = ingestUrls[turn++ % ingestUrls.length];
-        try {
-          const r = await fetch(`${url}/api/events`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', 'x-api-key': writeKey },
-            body: JSON.stringify({ batch, sentAt: new Date().toISOString() }),
-            signal: AbortSignal.timeout(5000),
-          });
-          const body = (await r.json()) as { processed?: number };
-          if (r.status === 200 && body.processed === batch.length) {
-            for (const e of batch) acked.add(e.messageId as string);
-            if (opts.paceMs) await sleep(opts.paceMs);
-            break;
-          }
-          if (r.status < 500 && r.status !== 429 && r.status !== 401) throw new Error(`client error ${r.status}: ${JSON.stringify(body)}`);
-        } catch (err) {
-          if ((err as Error).message.startsWith('client error')) throw err;
-        }
-        if (Date.now() > end + 30_000) {
-          for (const e of batch) unknown.add(e.messageId as string);
-          break;
-        }
-        await sleep(delay);
-        delay = Math.min(2000, delay * 2);
-      }
-    }
-  };
+  // Like an SDK behind a load balancer: each attempt may reach either ingest process. A 401 is
+  // retried: a process that just started may not have loaded the key yet.
+  const client = sdkClient(
+    { urls: () => ingestUrls, writeKey, end, batchSize: opts.batchSize, paceMs: opts.paceMs, prefix: 'cluster', retryStatuses: [401] },
+    ledger,
+    { n: 0 },
+  );
 
   const killSolute = async () => {
     while (Date.now() < end) {
@@ -121,7 +85,7 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosR
       p.server.proc.kill('SIGKILL');
       await p.server.exited;
       kills++;
-      log(`kill ${p.role} :${p.port} (${kills}) at ${acked.size} acknowledged`);
+      log(`kill ${p.role} :${p.port} (${kills}) at ${ledger.acked.size} acknowledged`);
       await start(p);
     }
   };
@@ -131,7 +95,7 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosR
     await sleep((opts.seconds * 1000) / 3);
     await nats.kill(1, 'SIGKILL');
     natsKills++;
-    log(`kill nats node 1 at ${acked.size} acknowledged`);
+    log(`kill nats node 1 at ${ledger.acked.size} acknowledged`);
     await sleep(3000);
     await nats.restart(1);
     log('nats node 1 back');
@@ -155,27 +119,10 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosR
     const rows = await admin.query<{ message_id: string; value: string | null }>(
       `SELECT message_id, body->'properties'->>'value' AS value FROM ${schema}.events WHERE project = 'chaos'`,
     );
-    const counts = new Map<string, number>();
-    let mismatched = 0;
-    for (const r of rows.rows) {
-      counts.set(r.message_id, (counts.get(r.message_id) ?? 0) + 1);
-      if (sent.has(r.message_id) && Number(r.value) !== sent.get(r.message_id)) mismatched++;
-    }
     // The read API answers the same as the table.
     const api = await fetch(`${ingestUrls[0]}/api/events?limit=1`, { headers: { authorization: `Bearer ${secretKey}` } });
     if (api.status !== 200) throw new Error(`GET /api/events on the cluster: ${api.status}`);
-    return {
-      sent: sent.size,
-      acknowledged: acked.size,
-      stored: rows.rows.length,
-      kills,
-      natsKills,
-      lost: [...acked].filter((id) => !counts.has(id)).length,
-      duplicates: [...counts.values()].filter((c) => c > 1).length,
-      phantoms: [...counts.keys()].filter((id) => !sent.has(id)).length,
-      unknown: unknown.size,
-      mismatched,
-    };
+    return { ...tally(ledger, rows.rows.map((r) => ({ messageId: r.message_id, value: r.value })), kills), natsKills };
   } finally {
     for (const p of procs) {
       p.server?.proc.kill('SIGTERM');
