@@ -15,6 +15,7 @@ import pg from 'pg';
 import { defaultSchema } from './pg.schema-name.js';
 import type { KeyAdmin, KeyInfo, KeyKind, KeyResolver, RateLimit, ResolvedKey } from '../../contracts/key-store.js';
 import type { KeyTableRows } from '../../contracts/key-store.js';
+import { NO_SETTINGS, infoOf, settingsOf, type KeyRow, type ProjectRow, type ProjectSettings } from '../key-rows.js';
 import { DISPLAY_PREFIX_LENGTH, displayPrefix, generateKey, hashKey, sameHash } from '../../auth/api-key.js';
 
 /** The notification channel; its payload is the schema whose keys changed. */
@@ -32,39 +33,6 @@ export interface PgMetaOptions {
   logger?: PgMetaLogger;
 }
 
-interface KeyRow {
-  hash: Buffer;
-  project: string;
-  kind: KeyKind;
-  prefix: string;
-  created_at: string;
-  revoked_at: string | null;
-}
-
-interface ProjectRow {
-  name: string;
-  allowed_origins: string;
-  rate_limit_eps: number | null;
-  rate_limit_burst: number | null;
-}
-
-interface ProjectSettings {
-  allowedOrigins: readonly string[];
-  rateLimit: Readonly<RateLimit> | null;
-}
-
-const NO_SETTINGS: ProjectSettings = Object.freeze({ allowedOrigins: Object.freeze([]), rateLimit: null });
-
-function settingsOf(row: ProjectRow): ProjectSettings {
-  return {
-    allowedOrigins: Object.freeze(JSON.parse(row.allowed_origins) as string[]),
-    rateLimit: row.rate_limit_eps === null ? null : Object.freeze({ eventsPerSecond: row.rate_limit_eps, burst: row.rate_limit_burst }),
-  };
-}
-
-function infoOf(r: KeyRow): KeyInfo {
-  return { project: r.project, kind: r.kind, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at };
-}
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const SILENT: PgMetaLogger = { info() {}, warn() {} };

@@ -5,39 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { KeyAdmin, KeyInfo, KeyKind, KeyResolver, RateLimit, ResolvedKey } from '../../contracts/key-store.js';
 import type { KeyTableRows } from '../../contracts/key-store.js';
+import { infoOf, settingsOf, type KeyRow, type ProjectRow, type ProjectSettings } from '../key-rows.js';
 import { DISPLAY_PREFIX_LENGTH, displayPrefix, generateKey, hashKey, sameHash } from '../../auth/api-key.js';
-
-interface KeyRow {
-  hash: Buffer;
-  project: string;
-  kind: KeyKind;
-  prefix: string;
-  created_at: string;
-  revoked_at: string | null;
-}
-
-interface ProjectRow {
-  name: string;
-  allowed_origins: string;
-  rate_limit_eps: number | null;
-  rate_limit_burst: number | null;
-}
-
-/** What a project's row says; a project without a row has no list and no limit. */
-interface ProjectSettings {
-  allowedOrigins: readonly string[];
-  rateLimit: Readonly<RateLimit> | null;
-}
-
-const NO_SETTINGS: ProjectSettings = Object.freeze({ allowedOrigins: Object.freeze([]), rateLimit: null });
-
-function settingsOf(row: ProjectRow | undefined): ProjectSettings {
-  if (!row) return NO_SETTINGS;
-  return {
-    allowedOrigins: JSON.parse(row.allowed_origins) as string[],
-    rateLimit: row.rate_limit_eps === null ? null : Object.freeze({ eventsPerSecond: row.rate_limit_eps, burst: row.rate_limit_burst }),
-  };
-}
 
 /**
  * Columns added to `projects` after its first release, with their definitions. Data dirs created
@@ -188,7 +157,7 @@ export class MetaStore implements KeyResolver {
 
   listKeys(): KeyInfo[] {
     const rows = this.db.prepare('SELECT * FROM api_keys ORDER BY created_at').all() as KeyRow[];
-    return rows.map((r) => ({ project: r.project, kind: r.kind, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at }));
+    return rows.map(infoOf);
   }
 
   /**
@@ -206,7 +175,7 @@ export class MetaStore implements KeyResolver {
     const at = new Date().toISOString();
     this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE hash = ?').run(at, r.hash);
     this.changed();
-    return { matched: 1, revoked: { project: r.project, kind: r.kind, prefix: r.prefix, createdAt: r.created_at, revokedAt: at } };
+    return { matched: 1, revoked: infoOf({ ...r, revoked_at: at }) };
   }
 
   /** Every key (hash in hex, never the key) and project row: what `bin/solute export` writes. */
