@@ -49,8 +49,6 @@ export interface SdkClientOptions {
   paceMs?: number;
   /** messageIds are `<prefix>-<client>-<value>`. */
   prefix: string;
-  /** Statuses under 500 retried like 429 (a key not yet seen by a cluster process: 401). */
-  retryStatuses?: number[];
 }
 
 /**
@@ -84,9 +82,7 @@ export function sdkClient(o: SdkClientOptions, ledger: ClientLedger, counter: { 
             if (o.paceMs) await sleep(o.paceMs);
             break;
           }
-          if (r.status < 500 && r.status !== 429 && !(o.retryStatuses ?? []).includes(r.status)) {
-            throw new Error(`client error ${r.status}: ${JSON.stringify(body)}`);
-          }
+          if (r.status < 500 && r.status !== 429) throw new Error(`client error ${r.status}: ${JSON.stringify(body)}`);
         } catch (err) {
           if ((err as Error).message.startsWith('client error')) throw err;
           // connection refused or reset, timeout: the outcome is unknown, so retry the same batch

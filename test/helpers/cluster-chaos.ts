@@ -67,10 +67,10 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosR
   let kills = 0;
   let natsKills = 0;
   const end = Date.now() + opts.seconds * 1000;
-  // Like an SDK behind a load balancer: each attempt may reach either ingest process. A 401 is
-  // retried: a process that just started may not have loaded the key yet.
+  // Like an SDK behind a load balancer: each attempt may reach either ingest process. A process
+  // loads the keys before it listens, so a 401 is a failure here too.
   const client = sdkClient(
-    { urls: () => ingestUrls, writeKey, end, batchSize: opts.batchSize, paceMs: opts.paceMs, prefix: 'cluster', retryStatuses: [401] },
+    { urls: () => ingestUrls, writeKey, end, batchSize: opts.batchSize, paceMs: opts.paceMs, prefix: 'cluster' },
     ledger,
     { n: 0 },
   );
