@@ -28,8 +28,12 @@ export const ConfigSchema = Type.Object(
     dedupeWindowDays: Type.Integer({ minimum: 1, maximum: 3650, default: 7 }),
     /** Hard cap on keys held by the dedupe index (~30-60 bytes of RAM per key); past it ingest answers 503. */
     dedupeMaxKeys: Type.Integer({ minimum: 1024, default: 50_000_000 }),
+    /** Live dedupe keys one project may hold; past it that project alone gets 429 (its own code). */
+    dedupeMaxKeysPerProject: Type.Integer({ minimum: 1024, default: 25_000_000 }),
     /** Accepted-but-not-yet-stored events above which ingest answers 503 with Retry-After. */
     backlogMaxEvents: Type.Integer({ minimum: 1, default: 2_000_000 }),
+    /** The same bound for one project's events (embedded mode): past it that project alone gets 503. */
+    projectBacklogMaxEvents: Type.Integer({ minimum: 1, default: 1_000_000 }),
     /** A log segment is closed and handed to the processor past this size ... */
     segmentMaxBytes: Type.Integer({ minimum: 4096, default: 8 * MiB }),
     /** ... or this age (ms), whichever comes first; bounds the delay until an event is queryable. */
@@ -55,6 +59,10 @@ export const ConfigSchema = Type.Object(
     /** Request bodies held at once on the ingest routes (bytes, by Content-Length); past it 503. Memory
      * for them is ~3x this (raw, string, parsed). */
     maxBytesInFlight: Type.Integer({ minimum: 1024, default: 128 * MiB }),
+    /** The same bound for one project's requests (known by their header key before the body is read). */
+    projectMaxBytesInFlight: Type.Integer({ minimum: 1024, default: 64 * MiB }),
+    /** Open connections from one peer IP at most (a listed trusted proxy is exempt); past it new ones are closed at once. */
+    maxConnectionsPerIp: Type.Integer({ minimum: 1, default: 256 }),
     /** Seconds advertised in Retry-After on 503. */
     retryAfterSeconds: Type.Integer({ minimum: 1, default: 5 }),
     /** Peers whose X-Forwarded-For is believed: comma-separated IPs, CIDRs or proxy-addr's names
@@ -92,6 +100,10 @@ const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
   maxEventBytes: 'SOLUTE_MAX_EVENT_BYTES',
   dedupeWindowDays: 'SOLUTE_DEDUPE_WINDOW_DAYS',
   dedupeMaxKeys: 'SOLUTE_DEDUPE_MAX_KEYS',
+  dedupeMaxKeysPerProject: 'SOLUTE_DEDUPE_MAX_KEYS_PER_PROJECT',
+  projectBacklogMaxEvents: 'SOLUTE_PROJECT_BACKLOG_MAX_EVENTS',
+  projectMaxBytesInFlight: 'SOLUTE_PROJECT_MAX_BYTES_IN_FLIGHT',
+  maxConnectionsPerIp: 'SOLUTE_MAX_CONNECTIONS_PER_IP',
   backlogMaxEvents: 'SOLUTE_BACKLOG_MAX_EVENTS',
   segmentMaxBytes: 'SOLUTE_SEGMENT_MAX_BYTES',
   segmentMaxAgeMs: 'SOLUTE_SEGMENT_MAX_AGE_MS',
@@ -137,6 +149,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (cfg.backlogMaxEvents < cfg.maxBatchEvents) {
     // A full batch could then never be accepted, even with an empty backlog.
     throw new Error(`invalid configuration: SOLUTE_BACKLOG_MAX_EVENTS (${cfg.backlogMaxEvents}) must be at least SOLUTE_MAX_BATCH_EVENTS (${cfg.maxBatchEvents})`);
+  }
+  if (cfg.projectBacklogMaxEvents < cfg.maxBatchEvents) {
+    throw new Error(`invalid configuration: SOLUTE_PROJECT_BACKLOG_MAX_EVENTS (${cfg.projectBacklogMaxEvents}) must be at least SOLUTE_MAX_BATCH_EVENTS (${cfg.maxBatchEvents})`);
   }
   if (cfg.role !== 'all' && cfg.log === '') {
     throw new Error(`invalid configuration: SOLUTE_ROLE=${cfg.role} needs a shared log (SOLUTE_LOG=nats://...); the embedded log is read by the process that writes it`);

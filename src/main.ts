@@ -60,14 +60,21 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     if (/lock/i.test(err.message)) throw new Error(`the data directory ${config.dataDir} is in use by another solute serve (${err.message})`);
     throw err;
   });
-  const dedupe = await DedupeIndex.open(paths.dedupe, { windowDays: config.dedupeWindowDays, maxKeys: config.dedupeMaxKeys });
+  const dedupe = await DedupeIndex.open(
+    paths.dedupe,
+    { windowDays: config.dedupeWindowDays, maxKeys: config.dedupeMaxKeys, maxKeysPerProject: config.dedupeMaxKeysPerProject },
+    // A dedupe directory of the earlier layout (MurmurHash3 keys) is rebuilt from the stored events.
+    (sinceMs) => store.messageIds(sinceMs),
+    (keys) => logger.info({ keys }, 'dedupe index rebuilt from the store (keyed SipHash keys replace the earlier layout)'),
+  );
 
   // 2. Recover what the log holds beyond the store's last commit; its keys join the dedupe index.
   const committed = await store.lastSegmentId();
   const recovered = await recoverSegments(paths.log, committed, dedupe.key.bind(dedupe));
   for (const seg of recovered.segments) {
     for (let i = 0; i < seg.count; i++) {
-      if (dedupe.claim(seg.keys, i * 4, seg.days[i]) === 'full') throw new Error('dedupe index full while recovering the log; raise SOLUTE_DEDUPE_MAX_KEYS');
+      // The log holds these events already: no per-project bound applies; only the table's capacity can stop the start.
+      if (dedupe.restore(seg.keys, i * 4, seg.days[i], seg.projects[i]) === 'full') throw new Error('dedupe index full while recovering the log; raise SOLUTE_DEDUPE_MAX_KEYS');
     }
   }
 
@@ -102,6 +109,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
 
   // 4. HTTP.
   const backlog = () => processor.backlog + log.openCount;
+  const projectBacklog = (project: string) => processor.backlogOf(project) + log.openCountOf(project);
   metrics.observe({ backlog, dedupeKeys: () => dedupe.stats().occupied, dedupeBytes: () => dedupe.stats().bytes });
   let accepting = true;
   const app = buildApp(config, {
@@ -111,7 +119,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     store,
     profiles: store,
     stats: await duckDbStats(store.queryConnection()),
-    acceptBatch: createAcceptBatch(config, { log, dedupe, backlog }),
+    acceptBatch: createAcceptBatch(config, { log, dedupe, backlog, projectBacklog }),
     readiness: () => ({
       accepting,
       logWritable: log.writable,

@@ -29,6 +29,12 @@ export function createMetrics() {
     duplicates: new Counter({ name: 'solute_events_duplicate_total', help: 'Accepted events recognised as already received', registers: [registry] }),
     stored: new Counter({ name: 'solute_events_stored_total', help: 'Events made queryable by the processor', registers: [registry] }),
     deadLetters: new Counter({ name: 'solute_dead_letters_total', help: 'Events the processor could not store', registers: [registry] }),
+    connectionsRefused: new Counter({
+      name: 'solute_connections_refused_total',
+      help: 'Connections closed at once because every slot was taken (max) or their peer IP held its share (per-ip), no idle one to close',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     ackLatency: new Histogram({
       name: 'solute_ack_latency_seconds',
       help: 'Time from request start to the answer on ingest routes (includes the fsync)',

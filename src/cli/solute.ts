@@ -63,6 +63,22 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // The last resort: a rejection or exception nothing handled is a defect, but it must not end the
+  // process mid-write. Log it, stop accepting, flush and close in order (everything acknowledged is
+  // already in the log, which the next start recovers), then exit 1 for the supervisor to restart.
+  const fatal = (kind: string) => (err: unknown) => {
+    solute.logger.fatal({ err, kind }, 'unexpected error: stopping cleanly (everything acknowledged is recoverable)');
+    process.exitCode = 1;
+    if (signalled) return;
+    signalled = true;
+    solute.close().then(
+      () => process.exit(1),
+      () => process.exit(1),
+    );
+    setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 5000).unref();
+  };
+  process.on('unhandledRejection', fatal('unhandledRejection'));
+  process.on('uncaughtException', fatal('uncaughtException'));
 }
 
 /**

@@ -4,9 +4,12 @@
 export interface AppendBatch {
   text: string;
   count: number;
-  /** 4 uint32 words of dedupe key per line (see dedupe/message-key.ts). */
+  /** The project every line belongs to. */
+  project: string;
+  /** 4 uint32 words of dedupe key per keyed line (see dedupe/message-key.ts); a line whose messageId the
+   * server assigned has none (`"k":0` in the line), so there may be fewer keys than lines. */
   keys: Uint32Array;
-  /** UTC receivedAt day per line. */
+  /** UTC receivedAt day per key; its length is the number of keys. */
   days: Uint16Array;
 }
 
@@ -17,6 +20,7 @@ export interface AppendBatch {
  * the store indexes (null when absent); `i` is the IP of the request's client as the HTTP edge saw it
  * (the socket's peer, or X-Forwarded-For through a trusted proxy; its /24 or /48 when SOLUTE_IP_MODE is
  * truncate; null when unknown or SOLUTE_IP_MODE is drop), for the processor's enrich step. Lines written before `i` existed lack it: read it as null.
+ * `"k":0` between `i` and `e` marks a line without a dedupe key (a messageId the server assigned).
  */
 export interface LogLine {
   p: string;
@@ -29,6 +33,8 @@ export interface LogLine {
   m: string;
   /** Client IP of the request (absent in lines written by earlier versions). */
   i?: string | null;
+  /** 0: the server assigned the messageId (a /v1 event without one), so the line has no dedupe key. Absent: it has one. */
+  k?: 0;
   e: Record<string, unknown>;
 }
 
@@ -54,4 +60,8 @@ export interface ClosedSegment {
   /** Dedupe keys (4 words each) and their days, one per line whose key is known (days.length of them). */
   keys: Uint32Array;
   days: Uint16Array;
+  /** The project of each key (projects.length === days.length). */
+  projects: string[];
+  /** Lines (events) per project: what the per-project backlog bound counts. */
+  eventsByProject: Map<string, number>;
 }

@@ -71,13 +71,13 @@ export class KeyTable {
     return i >= 0;
   }
 
-  /** Removes a live key (used when the write that carried it failed). */
-  remove(key: Uint32Array, off: number, minDay: number): void {
+  /** Removes a live key (used when the write that carried it failed); false when it was not there. */
+  remove(key: Uint32Array, off: number, minDay: number): boolean {
     const i = this.find(key, off, minDay);
-    if (i >= 0) {
-      this.days[i] = TOMBSTONE;
-      this.fullAtMinDay = -1;
-    }
+    if (i < 0) return false;
+    this.days[i] = TOMBSTONE;
+    this.fullAtMinDay = -1;
+    return true;
   }
 
   /** Live keys, counted by a scan (for metrics and tests, not the hot path). */

@@ -4,7 +4,7 @@ import { RecentKeys } from './recent-keys.js';
 function claim(r: RecentKeys, id: string) {
   const k = new Uint32Array(4);
   r.key('p', id, k, 0);
-  return r.claim(k, 0, 0);
+  return r.claim(k, 0, 0, 'p');
 }
 
 describe('RecentKeys (best-effort dedupe of a cluster ingest process)', () => {
@@ -24,8 +24,8 @@ describe('RecentKeys (best-effort dedupe of a cluster ingest process)', () => {
     const r = new RecentKeys(100);
     const k = new Uint32Array(4);
     r.key('p', 'x', k, 0);
-    expect(r.claim(k, 0, 0)).toBe('inserted');
-    r.release(k, 1);
-    expect(r.claim(k, 0, 0)).toBe('inserted');
+    expect(r.claim(k, 0, 0, 'p')).toBe('inserted');
+    r.release(k, new Uint16Array(1), 1, 'p');
+    expect(r.claim(k, 0, 0, 'p')).toBe('inserted');
   });
 });

@@ -3,16 +3,17 @@
 // and the store the retries that come back to the same process, and gives the answer's `duplicates`.
 // Two generations of at most `generationKeys` each: when the current one is full it becomes the
 // old one and the old one is dropped, so memory stays bounded and a claim is never refused.
-import { randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { ClaimResult, Dedupe } from '../contracts/dedupe.js';
 import { KeyTable } from './key-table.js';
-import { messageKey } from './message-key.js';
+import { messageKey, sipKey } from './message-key.js';
 
 /** KeyTable needs a day on every key; recent keys never expire by day, so all share this one. */
 const DAY = 2;
 
 export class RecentKeys implements Dedupe {
-  private readonly seed = randomInt(0, 2 ** 32);
+  /** A fresh secret per process: these keys never leave it. */
+  private readonly secret = sipKey(randomBytes(16));
   private current: KeyTable;
   private old: KeyTable | null = null;
 
@@ -21,10 +22,10 @@ export class RecentKeys implements Dedupe {
   }
 
   key(project: string, messageId: string, out: Uint32Array, off: number): void {
-    messageKey(this.seed, project, messageId, out, off);
+    messageKey(this.secret, project, messageId, out, off);
   }
 
-  claim(keys: Uint32Array, off: number, _day: number): ClaimResult {
+  claim(keys: Uint32Array, off: number, _day: number, _project: string): ClaimResult {
     if (this.old?.has(keys, off, DAY)) return 'present';
     let r = this.current.insert(keys, off, DAY, DAY);
     if (r === 'full') {
@@ -35,7 +36,7 @@ export class RecentKeys implements Dedupe {
     return r;
   }
 
-  release(keys: Uint32Array, count: number): void {
+  release(keys: Uint32Array, _days: Uint16Array, count: number, _project: string): void {
     for (let i = 0; i < count; i++) {
       this.current.remove(keys, i * 4, DAY);
       this.old?.remove(keys, i * 4, DAY);

@@ -11,8 +11,14 @@ import { normalizeSegmentBody, type SegmentRouteOptions } from './segment-body.j
 export interface AcceptConfig {
   maxBatchEvents: number;
   maxEventBytes: number;
+  /** The decoded body limit: a request's events as stored (batch context copied in) may take twice this. */
+  bodyLimitBytes: number;
   backlogMaxEvents: number;
+  /** Accepted-not-stored events one project may have; past it that project alone gets 503. */
+  projectBacklogMaxEvents: number;
   retryAfterSeconds: number;
+  /** Named in the answer when a project holds its bound of dedupe keys. */
+  dedupeMaxKeysPerProject: number;
   /** SOLUTE_IP_MODE: `drop`, the client IP is not written into the log at all; `truncate`, only its
    * /24 or /48 is. Absent: keep. (The enrich step applies it to client-sent context.ip.) */
   ipMode?: 'keep' | 'truncate' | 'drop';
@@ -23,6 +29,8 @@ export interface AcceptDeps {
   dedupe: Dedupe;
   /** Accepted events not yet stored. */
   backlog: () => number;
+  /** Accepted events of one project not yet stored; absent: no per-project bound (a cluster's shared log). */
+  projectBacklog?: (project: string) => number;
   now?: () => number;
 }
 
@@ -61,6 +69,10 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
    * an event only once it is written, so without these, concurrent requests would all pass the check.
    */
   let inFlight = 0;
+  /** The same, per project. */
+  const projectInFlight = new Map<string, number>();
+  /** Bytes a request's log lines may take: the decoded body limit twice over. Past it, 413. */
+  const maxStoredBytes = 2 * config.bodyLimitBytes;
 
   /**
    * `segment` (the /v1 routes): Segment's rules, applied by normalizeSegmentBody before the shared
@@ -81,6 +93,8 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
     let sentAt: string;
     /** /v1 only: each event's own sentAt (null: invalid); absent on /api/events, where sentAt is per batch. */
     let eventSentAts: Array<string | null> | null = null;
+    /** /v1 only: 1 where the server assigned the messageId (no dedupe key). */
+    let assignedIds: Uint8Array | null = null;
     const receivedMs = now();
     const receivedAt = new Date(receivedMs).toISOString();
     if (segment === undefined) {
@@ -97,9 +111,13 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       batch = n.batch;
       sentAt = n.sentAt;
       eventSentAts = n.eventSentAts;
+      assignedIds = n.assignedIds;
     }
     if (deps.backlog() + inFlight + batch.length > config.backlogMaxEvents) {
       throw new SoluteError('SOL_ERR_BACKLOG_FULL', [], { retryAfter: config.retryAfterSeconds });
+    }
+    if (deps.projectBacklog && deps.projectBacklog(project) + (projectInFlight.get(project) ?? 0) + batch.length > config.projectBacklogMaxEvents) {
+      throw new SoluteError('SOL_ERR_PROJECT_BACKLOG_FULL', [config.projectBacklogMaxEvents], { retryAfter: config.retryAfterSeconds });
     }
     const check = segment === undefined ? checkEvent : checkSegmentEvent;
 
@@ -123,8 +141,13 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
     const errors: EventError[] = [];
     /** Each accepted event's log line from its `"t"` on; the line's start needs its sequence number. */
     const tails: string[] = [];
+    /** Keys claimed by this request (`claimed` of them), one per accepted event with a client-sent messageId. */
     const keys = new Uint32Array(batch.length * 4);
+    let claimed = 0;
     let duplicates = 0;
+    /** The log lines' size so far: UTF-16 units, and bytes once the units could pass the bound (3 bytes a unit at most). */
+    let storedChars = 0;
+    let storedBytes = -1;
 
     for (let i = 0; i < batch.length; i++) {
       const event = batch[i] as Record<string, unknown>;
@@ -186,21 +209,41 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
         stored = wellFormed(event) as Record<string, unknown>;
         json = JSON.stringify(stored);
       }
-      const n = tails.length;
-      deps.dedupe.key(project, event.messageId as string, keys, n * 4);
-      const claim = deps.dedupe.claim(keys, n * 4, day);
-      if (claim === 'present') {
-        duplicates++;
-      } else if (claim === 'full') {
-        deps.dedupe.release(keys, n);
-        throw new SoluteError('SOL_ERR_DEDUPE_FULL', [], { retryAfter: config.retryAfterSeconds });
-      } else {
-        // The store's indexed columns ride beside the event, so loading needs no JSON path lookups.
-        tails.push(
-          ',"t":' + t + ',"y":"' + stored.type + '","n":' + jsonOrNull(stored.event) + ',"u":' + jsonOrNull(stored.userId) +
-            ',"a":' + jsonOrNull(stored.anonymousId) + ',"m":' + JSON.stringify(stored.messageId) + ',"i":' + ipJson + ',"e":' + json + '}\n',
-        );
+      // The key is the messageId as stored (well-formed): what dedupe takes as one id is stored as one id.
+      const assigned = assignedIds !== null && assignedIds[i] === 1;
+      if (!assigned) {
+        deps.dedupe.key(project, stored.messageId as string, keys, claimed * 4);
+        const claim = deps.dedupe.claim(keys, claimed * 4, day, project);
+        if (claim === 'present') {
+          duplicates++;
+          continue;
+        }
+        if (claim !== 'inserted') {
+          releaseClaimed();
+          if (claim === 'project-full') throw new SoluteError('SOL_ERR_PROJECT_DEDUPE_FULL', [config.dedupeMaxKeysPerProject], { retryAfter: config.retryAfterSeconds });
+          throw new SoluteError('SOL_ERR_DEDUPE_FULL', [], { retryAfter: config.retryAfterSeconds });
+        }
+        claimed++;
       }
+      // The store's indexed columns ride beside the event, so loading needs no JSON path lookups.
+      const tail =
+        ',"t":' + t + ',"y":"' + stored.type + '","n":' + jsonOrNull(stored.event) + ',"u":' + jsonOrNull(stored.userId) +
+        ',"a":' + jsonOrNull(stored.anonymousId) + ',"m":' + JSON.stringify(stored.messageId) + ',"i":' + ipJson + (assigned ? ',"k":0' : '') + ',"e":' + json + '}\n';
+      tails.push(tail);
+      // Bounded per request: a small /v1 body whose batch context is copied into 10,000 events would
+      // otherwise write hundreds of MB (and pass V8's string limit while being joined).
+      storedChars += tail.length;
+      if (storedChars * 3 > maxStoredBytes) {
+        storedBytes = storedBytes < 0 ? tails.reduce((sum, x) => sum + Buffer.byteLength(x), 0) : storedBytes + Buffer.byteLength(tail);
+        if (storedBytes > maxStoredBytes) {
+          releaseClaimed();
+          throw new SoluteError('SOL_ERR_BATCH_STORED_TOO_LARGE', [maxStoredBytes]);
+        }
+      }
+    }
+
+    function releaseClaimed(): void {
+      deps.dedupe.release(keys, new Uint16Array(claimed).fill(day), claimed, project);
     }
 
     const processed = tails.length + duplicates;
@@ -213,14 +256,20 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       const prefix = '{"p":' + JSON.stringify(project) + ',"s":';
       let text = '';
       for (let j = 0; j < count; j++) text += prefix + (first + j) + tails[j];
-      inFlight += count; // synchronously after the check above: no other request ran in between
+      // Synchronously after the checks above: no other request ran in between.
+      inFlight += count;
+      projectInFlight.set(project, (projectInFlight.get(project) ?? 0) + count);
+      const days = new Uint16Array(claimed).fill(day);
       try {
-        await deps.log.append({ text, count, keys, days: new Uint16Array(count).fill(day) });
+        await deps.log.append({ text, count, project, keys: keys.subarray(0, claimed * 4), days });
       } catch (err) {
-        deps.dedupe.release(keys, count);
+        releaseClaimed();
         throw new SoluteError('SOL_ERR_LOG_UNAVAILABLE', [], { retryAfter: config.retryAfterSeconds, cause: err });
       } finally {
         inFlight -= count;
+        const left = (projectInFlight.get(project) ?? count) - count;
+        if (left > 0) projectInFlight.set(project, left);
+        else projectInFlight.delete(project);
       }
       if (duplicates > 0 && deps.log.failures !== failuresBefore) {
         throw new SoluteError('SOL_ERR_LOG_UNAVAILABLE', [], { retryAfter: config.retryAfterSeconds });

@@ -8,7 +8,9 @@ import type { EventStore } from '../contracts/event-store.js';
 import type { Metrics } from '../metrics.js';
 import type { AcceptBatch } from './accept-batch.js';
 import { clientErrorHandler, installErrorHandlers } from './error-handler.js';
-import { inFlightLimit } from './hooks/in-flight.hook.js';
+import { hasBody, inFlightLimit } from './hooks/in-flight.hook.js';
+import { limitConnections } from './connection-limit.js';
+import proxyAddr from '@fastify/proxy-addr';
 import { backlogGate } from './hooks/backlog-gate.hook.js';
 import { RATE_LIMIT_HEADERS, rateLimitHooks, type EventCount } from './hooks/rate-limit.hook.js';
 import { SoluteError } from '../errors.js';
@@ -84,7 +86,14 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     trustProxy: config.trustedProxies === '' ? false : config.trustedProxies.split(','),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true, allErrors: false } },
   });
-  app.server.maxConnections = config.maxConnections; // past it, new connections are closed at once
+  // Past the slots, idle keep-alive connections are closed first, then new ones refused at once.
+  const trusted = config.trustedProxies === '' ? null : proxyAddr.compile(config.trustedProxies.split(','));
+  limitConnections(app.server, {
+    max: config.maxConnections,
+    perIp: config.maxConnectionsPerIp,
+    exempt: (ip) => trusted !== null && trusted(ip, 0),
+    onRefused: (reason) => deps.metrics.connectionsRefused.inc({ reason }),
+  });
   installErrorHandlers(app, config.bodyLimitBytes);
   // The API takes application/json only: without this, Fastify's built-in text/plain parser hands
   // the route a string, answered as a misleading 400 "body must be a JSON object" instead of 415.
@@ -115,14 +124,27 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     if (closing) reply.header('connection', 'close');
   });
 
+  // No body is read before it is wanted: an unknown route and an OPTIONS request (a CORS preflight,
+  // answered by @fastify/cors in its onRequest hook; any other is no route) are answered from their
+  // headers, and a body they carry is not read: the connection closes after the answer instead.
+  app.addHook('onRequest', async function answerBeforeBody(req, reply) {
+    const options = req.method === 'OPTIONS';
+    if (!options && !req.is404) return;
+    if (hasBody(req)) reply.header('connection', 'close');
+    if (req.is404 || (options && !CORS_PATHS.has(pathOf(req.url)))) {
+      throw new SoluteError('SOL_ERR_ROUTE_NOT_FOUND', [`${req.method} ${pathOf(req.url)}`]);
+    }
+  });
+
   const isIngest = (req: FastifyRequest) => INGEST_ROUTES.has(req.routeOptions.url ?? '');
   const inFlight = inFlightLimit({
     maxBytes: config.maxBytesInFlight,
+    maxProjectBytes: config.projectMaxBytesInFlight,
     bodyLimit: config.bodyLimitBytes,
     retryAfter: config.retryAfterSeconds,
-    isIngest,
   });
   app.addHook('onRequest', inFlight.onRequest);
+  app.addHook('preParsing', inFlight.preParsing);
   app.addHook('onResponse', inFlight.onResponse);
   app.addHook('onRequestAbort', inFlight.onRequestAbort);
 
@@ -142,9 +164,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   app.register(cors, {
     // Registered at the root, so its onRequest hook runs before the routes' auth hooks (a refusal carries the headers too).
     delegator: (req, cb) => {
-      const q = req.url.indexOf('?');
-      const path = q === -1 ? req.url : req.url.slice(0, q);
-      cb(null, CORS_PATHS.has(path) && (req.method === 'POST' || req.method === 'OPTIONS') ? CORS_ON : CORS_OFF);
+      cb(null, CORS_PATHS.has(pathOf(req.url)) && (req.method === 'POST' || req.method === 'OPTIONS') ? CORS_ON : CORS_OFF);
     },
   });
 
@@ -168,6 +188,11 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     if (deps.stats) statsRoutes(api, { stats: deps.stats, keys: deps.keys });
   });
   return app;
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
 }
 
 function hookList<T>(hooks: T | T[] | undefined): T[] {

@@ -138,3 +138,35 @@ export async function plainJsonOnly(req: FastifyRequest): Promise<void> {
   const charset = unsupportedCharset(req);
   if (charset) throw charset;
 }
+
+/**
+ * A content-type parser that reads a body it does not need and throws it away: at most `limit`
+ * bytes off the wire (413 past it, or at once by Content-Length), nothing kept, nothing parsed.
+ */
+export function discardBody(limit: number) {
+  return function discard(req: FastifyRequest, payload: Readable, done: Done): void {
+    if (Number(req.headers['content-length']) > limit) {
+      done(new SoluteError('SOL_ERR_BODY_TOO_LARGE', [limit]));
+      return;
+    }
+    let raw = 0;
+    let settled = false;
+    const finish = (err: Error | null): void => {
+      if (settled) return;
+      settled = true;
+      payload.removeListener('data', onData);
+      payload.removeListener('end', onEnd);
+      payload.removeListener('error', finish);
+      done(err, undefined);
+    };
+    const onData = (chunk: Buffer): void => {
+      raw += chunk.length;
+      if (raw > limit) finish(new SoluteError('SOL_ERR_BODY_TOO_LARGE', [limit]));
+    };
+    const onEnd = (): void => finish(null);
+    payload.on('data', onData);
+    payload.on('end', onEnd);
+    payload.on('error', finish);
+    payload.resume();
+  };
+}

@@ -17,6 +17,8 @@ export interface NormalizedBody {
   sentAt: string;
   /** Each event's effective sentAt (its own, else the batch's, else receivedAt); null when its own is invalid. */
   eventSentAts: Array<string | null>;
+  /** 1 where the server assigned the messageId: nothing can repeat such an event, so it takes no dedupe key. */
+  assignedIds: Uint8Array;
 }
 
 type Obj = Record<string, unknown>;
@@ -39,7 +41,8 @@ const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null &
  *   routes take the event itself, `type` set from the route.
  * - `sentAt` optional, per batch or per event; absent means receivedAt (so no skew correction).
  * - the event time is `timestamp`, else `originalTimestamp`, else the event's sentAt (then it is receivedAt).
- * - a missing `messageId` is assigned here (a UUID): such an event cannot be deduplicated.
+ * - a missing `messageId` is assigned here (a UUID): such an event cannot be deduplicated, and takes no
+ *   key in the dedupe index (nothing can repeat it; 10,000 of them per request would otherwise fill it).
  * - a missing `context` is `{}`; the batch's top-level `context` and `integrations` are merged into each
  *   event, key by key, the event's own keys winning.
  * - `writeKey` (a credential, used for auth) is not stored.
@@ -71,6 +74,7 @@ export function normalizeSegmentBody(body: unknown, opts: SegmentRouteOptions, r
   }
 
   const eventSentAts: Array<string | null> = new Array(batch.length);
+  const assignedIds = new Uint8Array(batch.length);
   for (let i = 0; i < batch.length; i++) {
     const e = batch[i];
     if (!isObject(e)) {
@@ -85,7 +89,10 @@ export function normalizeSegmentBody(body: unknown, opts: SegmentRouteOptions, r
     let sentAt: string | null = batchSentAt;
     if (e.sentAt != null) sentAt = isIsoDateTime(e.sentAt) ? e.sentAt : null;
     eventSentAts[i] = sentAt;
-    if (e.messageId == null) e.messageId = randomUUID();
+    if (e.messageId == null) {
+      e.messageId = randomUUID();
+      assignedIds[i] = 1;
+    }
     if (e.timestamp == null) {
       const t = e.originalTimestamp ?? sentAt;
       if (t != null) e.timestamp = t;
@@ -97,5 +104,5 @@ export function normalizeSegmentBody(body: unknown, opts: SegmentRouteOptions, r
       else if (isObject(e.integrations)) e.integrations = { ...integrations, ...e.integrations };
     }
   }
-  return { batch, sentAt: batchSentAt, eventSentAts };
+  return { batch, sentAt: batchSentAt, eventSentAts, assignedIds };
 }

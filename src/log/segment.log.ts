@@ -9,6 +9,9 @@ import path from 'node:path';
 import { syncDir } from '../lib/durable-fs.js';
 import type { AppendBatch, ClosedSegment, EventLog } from '../contracts/event-log.js';
 
+/** Text per write (UTF-16 units; at most 3 bytes each in UTF-8): a group of appends stops growing past it. */
+const GROUP_MAX_CHARS = 8 * 1024 * 1024;
+
 export class LogWriteError extends Error {
   constructor(cause: unknown) {
     super(`log write failed: ${(cause as Error)?.message ?? cause}`, { cause });
@@ -33,9 +36,14 @@ interface Pending extends AppendBatch {
 
 class OpenSegment {
   size = 0;
+  /** Lines. */
   count = 0;
+  /** Keys (at most one per line). */
+  keyCount = 0;
   keys = new Uint32Array(4096 * 4);
   days = new Uint16Array(4096);
+  projects: string[] = [];
+  readonly eventsByProject = new Map<string, number>();
   readonly openedAt = Date.now();
   constructor(
     readonly id: number,
@@ -43,21 +51,25 @@ class OpenSegment {
     readonly fh: fs.FileHandle,
   ) {}
 
-  addKeys(b: AppendBatch): void {
-    const need = this.count + b.count;
+  add(b: AppendBatch): void {
+    this.count += b.count;
+    this.eventsByProject.set(b.project, (this.eventsByProject.get(b.project) ?? 0) + b.count);
+    const n = b.days.length;
+    const need = this.keyCount + n;
     if (need > this.days.length) {
       let cap = this.days.length;
       while (cap < need) cap *= 2;
       const k = new Uint32Array(cap * 4);
-      k.set(this.keys.subarray(0, this.count * 4));
+      k.set(this.keys.subarray(0, this.keyCount * 4));
       const d = new Uint16Array(cap);
-      d.set(this.days.subarray(0, this.count));
+      d.set(this.days.subarray(0, this.keyCount));
       this.keys = k;
       this.days = d;
     }
-    this.keys.set(b.keys.subarray(0, b.count * 4), this.count * 4);
-    this.days.set(b.days.subarray(0, b.count), this.count);
-    this.count = need;
+    this.keys.set(b.keys.subarray(0, n * 4), this.keyCount * 4);
+    this.days.set(b.days.subarray(0, n), this.keyCount);
+    for (let i = 0; i < n; i++) this.projects.push(b.project);
+    this.keyCount = need;
   }
 }
 
@@ -148,6 +160,11 @@ export class SegmentLog implements EventLog {
     return this.current?.count ?? 0;
   }
 
+  /** Events of one project written to the open segment. */
+  openCountOf(project: string): number {
+    return this.current?.eventsByProject.get(project) ?? 0;
+  }
+
   get writable(): boolean {
     return !this.closed && this.lastWriteOk && this.current !== null;
   }
@@ -198,7 +215,12 @@ export class SegmentLog implements EventLog {
 
   private kick(): void {
     if (!this.flushing && (this.queue.length > 0 || this.rotationDue())) {
-      this.flushing = this.flushLoop().finally(() => {
+      // flushLoop settles every append it takes; should anything still throw, the appends still
+      // queued fail (503 to their requests) rather than the rejection going unhandled and ending the process.
+      this.flushing = this.flushLoop().catch((err: unknown) => {
+        this.lastWriteOk = false;
+        this.failAll(this.queue.splice(0), err);
+      }).finally(() => {
         this.flushing = null;
         if (this.queue.length > 0) this.kick();
       });
@@ -232,10 +254,19 @@ export class SegmentLog implements EventLog {
           return;
         }
       }
-      const group = this.queue;
-      this.queue = [];
-      await this.writeGroup(group);
+      await this.writeGroup(this.takeGroup());
     }
+  }
+
+  /**
+   * The next group to write: queued appends up to GROUP_MAX_CHARS of text (at least one), so one
+   * write's buffer stays far below V8's string and buffer limits however many requests are queued.
+   */
+  private takeGroup(): Pending[] {
+    let chars = 0;
+    let n = 0;
+    while (n < this.queue.length && (n === 0 || chars + this.queue[n].text.length <= GROUP_MAX_CHARS)) chars += this.queue[n++].text.length;
+    return this.queue.splice(0, n);
   }
 
   private async writeGroup(group: Pending[]): Promise<void> {
@@ -244,7 +275,13 @@ export class SegmentLog implements EventLog {
       this.failAll(group, 'no open segment');
       return;
     }
-    const buf = Buffer.from(group.length === 1 ? group[0].text : group.map((g) => g.text).join(''), 'utf8');
+    let buf: Buffer;
+    try {
+      buf = group.length === 1 ? Buffer.from(group[0].text, 'utf8') : Buffer.concat(group.map((g) => Buffer.from(g.text, 'utf8')));
+    } catch (err) {
+      this.failAll(group, err); // nothing reached the file
+      return;
+    }
     try {
       let off = 0;
       while (off < buf.length) {
@@ -261,7 +298,7 @@ export class SegmentLog implements EventLog {
       return;
     }
     seg.size += buf.length;
-    for (const g of group) seg.addKeys(g);
+    for (const g of group) seg.add(g);
     this.lastWriteOk = true;
     for (const g of group) g.resolve();
   }
@@ -321,8 +358,10 @@ export class SegmentLog implements EventLog {
         id: seg.id,
         file: seg.file,
         count: seg.count,
-        keys: seg.keys.subarray(0, seg.count * 4),
-        days: seg.days.subarray(0, seg.count),
+        keys: seg.keys.subarray(0, seg.keyCount * 4),
+        days: seg.days.subarray(0, seg.keyCount),
+        projects: seg.projects,
+        eventsByProject: seg.eventsByProject,
       });
     }
     await seg.fh.close();
@@ -361,28 +400,33 @@ export async function recoverSegments(
     }
     const keys = new Uint32Array(lines.length * 4);
     const days = new Uint16Array(lines.length);
+    const projects: string[] = [];
+    const eventsByProject = new Map<string, number>();
     let n = 0;
     for (const text of lines) {
       // A line that does not parse (a damaged file) has no key to learn; the processor sends it
       // to the dead-letter table with its reason.
       const line = parseLine(text);
       if (!line) continue;
+      eventsByProject.set(line.p, (eventsByProject.get(line.p) ?? 0) + 1);
+      if (line.s > maxSeq) maxSeq = line.s;
+      if (line.k === 0) continue; // a messageId the server assigned: no key
       keyOf(line.p, line.e.messageId, keys, n * 4);
       days[n++] = Math.floor(Date.parse(line.e.receivedAt) / 86_400_000);
-      if (line.s > maxSeq) maxSeq = line.s;
+      projects.push(line.p);
     }
-    segments.push({ id, file, count: lines.length, keys: keys.subarray(0, n * 4), days: days.subarray(0, n) });
+    segments.push({ id, file, count: lines.length, keys: keys.subarray(0, n * 4), days: days.subarray(0, n), projects, eventsByProject });
   }
   await fs.rm(path.join(dir, '.probe'), { force: true });
   return { segments, maxSeq };
 }
 
-function parseLine(text: string): { p: string; s: number; e: { messageId: string; receivedAt: string } } | null {
+function parseLine(text: string): { p: string; s: number; k?: 0; e: { messageId: string; receivedAt: string } } | null {
   try {
-    const line = JSON.parse(text) as { p?: unknown; s?: unknown; e?: { messageId?: unknown; receivedAt?: unknown } };
+    const line = JSON.parse(text) as { p?: unknown; s?: unknown; k?: unknown; e?: { messageId?: unknown; receivedAt?: unknown } };
     if (typeof line.p !== 'string' || typeof line.s !== 'number' || typeof line.e?.messageId !== 'string') return null;
     if (typeof line.e.receivedAt !== 'string' || !Number.isFinite(Date.parse(line.e.receivedAt))) return null;
-    return line as { p: string; s: number; e: { messageId: string; receivedAt: string } };
+    return line as { p: string; s: number; k?: 0; e: { messageId: string; receivedAt: string } };
   } catch {
     return null;
   }

@@ -12,7 +12,7 @@ import { BatchLoader } from './batch-loader.js';
 
 export interface ProcessorDeps {
   store: EventStore;
-  persistKeys: (keys: Uint32Array, days: Uint16Array, count: number) => Promise<void>;
+  persistKeys: (keys: Uint32Array, days: Uint16Array, count: number, projects: readonly string[]) => Promise<void>;
   logger: Logger;
   /** The per-event steps, in order (enrichment). */
   steps?: readonly EventStep[];
@@ -27,6 +27,8 @@ const MAX_BACKOFF_MS = 30_000;
 export class Processor {
   private readonly queue: ClosedSegment[] = [];
   private queued = 0;
+  /** queued, per project. */
+  private readonly queuedByProject = new Map<string, number>();
   private loop: Promise<void> | null = null;
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
@@ -42,6 +44,11 @@ export class Processor {
     return this.queued;
   }
 
+  /** Events of one project handed over and not yet stored. */
+  backlogOf(project: string): number {
+    return this.queuedByProject.get(project) ?? 0;
+  }
+
   /** True unless stopped or failing repeatedly. */
   get running(): boolean {
     return !this.stopped && this.failures < 3;
@@ -50,6 +57,7 @@ export class Processor {
   enqueue(segment: ClosedSegment): void {
     this.queue.push(segment);
     this.queued += segment.count;
+    for (const [p, n] of segment.eventsByProject) this.queuedByProject.set(p, (this.queuedByProject.get(p) ?? 0) + n);
     this.kick();
   }
 
@@ -90,11 +98,16 @@ export class Processor {
       const segment = this.queue[0];
       const started = process.hrtime.bigint();
       try {
-        await this.deps.persistKeys(segment.keys, segment.days, segment.days.length);
+        await this.deps.persistKeys(segment.keys, segment.days, segment.days.length, segment.projects);
         const result = await this.load(segment);
         await fs.rm(segment.file, { force: true });
         this.queue.shift();
         this.queued -= segment.count;
+        for (const [p, n] of segment.eventsByProject) {
+          const left = (this.queuedByProject.get(p) ?? n) - n;
+          if (left > 0) this.queuedByProject.set(p, left);
+          else this.queuedByProject.delete(p);
+        }
         this.failures = 0;
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         if (result.deadLettered > 0) {

@@ -25,7 +25,7 @@ export function batchOf(log: EventLog, ids: string[], project = 'p1'): { batch: 
   const count = ids.length;
   return {
     lines,
-    batch: { text: lines.map((l) => l + '\n').join(''), count, keys: new Uint32Array(count * 4), days: new Uint16Array(count).fill(20103) },
+    batch: { text: lines.map((l) => l + '\n').join(''), count, project, keys: new Uint32Array(count * 4), days: new Uint16Array(count).fill(20103) },
   };
 }
 
@@ -82,7 +82,7 @@ export function eventLogContract(name: string, factory: () => Promise<LogUnderTe
 
     it('resolves an empty append (a request whose events were all duplicates)', async () => {
       const t = await open();
-      await t.log.append({ text: '', count: 0, keys: new Uint32Array(0), days: new Uint16Array(0) });
+      await t.log.append({ text: '', count: 0, project: 'p1', keys: new Uint32Array(0), days: new Uint16Array(0) });
       await t.log.close();
       expect(await t.readAll()).toEqual([]);
     });

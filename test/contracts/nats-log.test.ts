@@ -70,7 +70,7 @@ if (available) {
         const failing = t.log.append(batchOf(t.log, ['gone']).batch).catch(() => 'rejected');
         const before = t.log.failures;
         // A request whose events were all duplicates of the failing one's: an empty append.
-        await t.log.append({ text: '', count: 0, keys: new Uint32Array(0), days: new Uint16Array(0) });
+        await t.log.append({ text: '', count: 0, project: 'p1', keys: new Uint32Array(0), days: new Uint16Array(0) });
         expect(t.log.failures).toBe(before + 1);
         expect(await failing).toBe('rejected');
       } finally {

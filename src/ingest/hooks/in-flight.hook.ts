@@ -1,19 +1,34 @@
-// Bounds the request bodies held in memory at once on the ingest routes: each request reserves its
+// Bounds the request bodies held in memory at once: each request that carries a body reserves its
 // Content-Length (or the body limit when it is unknown or compressed) until it is answered; past the
-// bound, 503 with Retry-After (429 on /v1, via the caller) before anything is read. One request always
-// passes, so a bound below the body limit cannot lock everyone out.
+// bound, 503 with Retry-After (429 on /v1, via the caller) before anything is read. Every route
+// counts (a body is read, whoever reads it); requests answered before their body is read (preflights,
+// unknown routes: see app.ts) are answered before this hook and hold nothing.
+// A second bound per project, checked once the key is known (header keys: before the body is read;
+// a /v1 key inside the body is known only after it, so such requests count against the global bound
+// only). One request always passes each bound, so a bound below the body limit cannot lock everyone out.
 import type { FastifyRequest } from 'fastify';
 import { SoluteError } from '../../errors.js';
 
-export function inFlightLimit(opts: { maxBytes: number; bodyLimit: number; retryAfter: number; isIngest: (req: FastifyRequest) => boolean }) {
+export function hasBody(req: FastifyRequest): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+export function inFlightLimit(opts: { maxBytes: number; maxProjectBytes: number; bodyLimit: number; retryAfter: number }) {
   let inFlight = 0;
-  const held = new WeakMap<FastifyRequest, number>();
+  const byProject = new Map<string, number>();
+  const held = new WeakMap<FastifyRequest, { cost: number; project: string | null }>();
 
   const release = async (req: FastifyRequest): Promise<void> => {
-    const cost = held.get(req);
-    if (cost === undefined) return;
+    const h = held.get(req);
+    if (h === undefined) return;
     held.delete(req);
-    inFlight -= cost;
+    inFlight -= h.cost;
+    if (h.project !== null) {
+      const left = (byProject.get(h.project) ?? h.cost) - h.cost;
+      if (left > 0) byProject.set(h.project, left);
+      else byProject.delete(h.project);
+    }
   };
 
   return {
@@ -21,7 +36,7 @@ export function inFlightLimit(opts: { maxBytes: number; bodyLimit: number; retry
       return inFlight;
     },
     onRequest: async function reserveBody(req: FastifyRequest): Promise<void> {
-      if (req.method !== 'POST' || !opts.isIngest(req)) return;
+      if (!hasBody(req)) return;
       const length = Number(req.headers['content-length']);
       const encoding = req.headers['content-encoding'];
       const compressed = encoding !== undefined && encoding !== 'identity';
@@ -30,7 +45,19 @@ export function inFlightLimit(opts: { maxBytes: number; bodyLimit: number; retry
         throw new SoluteError('SOL_ERR_OVERLOADED', [], { retryAfter: opts.retryAfter });
       }
       inFlight += cost;
-      held.set(req, cost);
+      held.set(req, { cost, project: null });
+    },
+    /** A preParsing hook: after the routes' onRequest auth, before the body is read. */
+    preParsing: async function reserveProjectBody(req: FastifyRequest): Promise<void> {
+      const h = held.get(req);
+      const project = req.apiKey?.project;
+      if (h === undefined || project === undefined) return;
+      const used = byProject.get(project) ?? 0;
+      if (used > 0 && used + h.cost > opts.maxProjectBytes) {
+        throw new SoluteError('SOL_ERR_PROJECT_OVERLOADED', [], { retryAfter: opts.retryAfter });
+      }
+      byProject.set(project, used + h.cost);
+      h.project = project;
     },
     onResponse: release,
     onRequestAbort: release,

@@ -8,7 +8,7 @@ import type { KeyResolver } from '../../contracts/key-store.js';
 import type { Metrics } from '../../metrics.js';
 import type { AnyEventType } from '../check/event.schema.js';
 import { segmentWriteKeyHooks } from '../hooks/auth.hook.js';
-import { decodingJsonParser } from '../decode-body.js';
+import { decodingJsonParser, discardBody } from '../decode-body.js';
 import { SECURITY } from '../openapi.js';
 
 /** Route path → the type it gives its one event; null: a batch. */
@@ -44,6 +44,9 @@ function asSlowDown(err: unknown): unknown {
 /** The browser SDK's own metrics: answered, never stored, no key needed. */
 export const SEGMENT_METRICS_ROUTE = '/v1/m';
 
+/** analytics.js sends a few hundred bytes of counters; nothing needs more. */
+export const METRICS_BODY_LIMIT = 16 * 1024;
+
 export const SEGMENT_BODY_TYPES = ['application/json', 'text/plain', 'application/x-www-form-urlencoded'];
 
 export function segmentRoutes(
@@ -77,6 +80,12 @@ export function segmentRoutes(
         return reply.code(200).send(result);
       });
     }
-    v1.post(SEGMENT_METRICS_ROUTE, { schema: { summary: "The browser SDK's own metrics: answered 200, not stored" } }, async (_req, reply) => reply.code(200).send({ success: true }));
+  });
+  // Its own context: no key, so its body is read (and thrown away) only up to METRICS_BODY_LIMIT,
+  // whatever its type or encoding, and never parsed.
+  app.register(async (m) => {
+    m.removeAllContentTypeParsers();
+    m.addContentTypeParser('*', discardBody(METRICS_BODY_LIMIT));
+    m.post(SEGMENT_METRICS_ROUTE, { schema: { summary: "The browser SDK's own metrics: answered 200, not stored" } }, async (_req, reply) => reply.code(200).send({ success: true }));
   });
 }

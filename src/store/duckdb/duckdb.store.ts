@@ -308,6 +308,26 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
     );
   }
 
+  /**
+   * (project, messageId, receivedAt ms) of the stored events received at or after `sinceMs`, in pages:
+   * what a rebuild of the dedupe index reads (dedupe-index.ts). One scan; rows are paged by seq.
+   */
+  async *messageIds(sinceMs: number, pageSize = 50_000): AsyncIterable<Array<{ project: string; messageId: string; receivedMs: number }>> {
+    let after = -1;
+    for (;;) {
+      const r = await this.reader.runAndReadAll(
+        `SELECT seq::DOUBLE, project, message_id, epoch_ms(CAST(json_extract_string(body, '$.receivedAt') AS TIMESTAMP))::DOUBLE AS received
+         FROM events WHERE seq > $after ORDER BY seq LIMIT ${Math.floor(pageSize)}`,
+        { after },
+      );
+      const rows = r.getRowsJS() as Array<[number, string, string, number | null]>;
+      if (rows.length === 0) return;
+      after = rows[rows.length - 1][0];
+      const page = rows.filter((x) => x[3] !== null && x[3] >= sinceMs).map(([, project, messageId, receivedMs]) => ({ project, messageId, receivedMs: receivedMs! }));
+      if (page.length > 0) yield page;
+    }
+  }
+
   profile(project: string, id: string, recent: number): Promise<Profile | null> {
     return readProfile(this.reader, project, id, recent);
   }
