@@ -7,7 +7,7 @@ import type { KeyResolver } from '../contracts/key-store.js';
 import type { EventStore } from '../contracts/event-store.js';
 import type { Metrics } from '../metrics.js';
 import type { AcceptBatch } from './accept-batch.js';
-import { clientErrorHandler, installErrorHandlers } from './error-handler.js';
+import { MAX_PATH_PARAM_UNITS, clientErrorHandler, frameworkErrors, installErrorHandlers } from './error-handler.js';
 import { inFlightLimit } from './hooks/in-flight.hook.js';
 import { backlogGate } from './hooks/backlog-gate.hook.js';
 import { RATE_LIMIT_HEADERS, rateLimitHooks, type EventCount } from './hooks/rate-limit.hook.js';
@@ -75,6 +75,8 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     connectionTimeout: config.idleTimeoutMs,
     forceCloseConnections: 'idle',
     clientErrorHandler, // malformed HTTP, oversized headers, timeouts: answered in our error format
+    frameworkErrors, // a path that is not UTF-8 or holds an over-long id: answered in our error format
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_UNITS }, // Fastify's default (100) refused ids the routes accept (1024 characters)
     // `__proto__` and `constructor.prototype` keys are refused per event (check-event.ts), not per request.
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
