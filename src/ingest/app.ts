@@ -132,7 +132,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   // /v1 a preHandler may find the key in the body) and the body parse (the limit counts events).
   const rateLimit = rateLimitHooks({
     maxBatchEvents: config.maxBatchEvents,
-    onRefused: (project, events) => deps.metrics.rateLimited.inc({ project }, events),
+    onRefused: (_project, events) => deps.metrics.rateLimited.inc(events), // no project label: /metrics is open
   });
   app.addHook('onRoute', (route) => {
     if (route.method !== 'POST' || !INGEST_ROUTES.has(route.url)) return;
