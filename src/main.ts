@@ -17,6 +17,7 @@ import { MetaStore } from './store/sqlite/meta.store.js';
 import { startAdminServer, type AdminOps } from './admin/admin.server.js';
 import type { EventStore, ReplayResult } from './contracts/event-store.js';
 import { duckDbStats } from './store/duckdb/stats.queries.js';
+import { tightenTree } from './lib/private-files.js';
 
 export interface RunningSolute {
   url: string;
@@ -32,6 +33,14 @@ export { dataPaths };
 function eventSteps(config: Config): EventStep[] {
   const enrich = createEnrich({ ipMode: config.ipMode });
   return [{ name: 'enrich', run: (line) => enrich(line.e, line.i ?? null) }];
+}
+
+/** A data directory made with wider modes (an older version, a copy) is narrowed to 0700/0600, once, with one log line. */
+async function tightenDataDir(dataDir: string, logger: Logger): Promise<void> {
+  const t = await tightenTree(dataDir);
+  if (t.dirs + t.files + t.failedCount === 0) return;
+  const line = { dataDir: path.resolve(dataDir), dirs: t.dirs, files: t.files, failedCount: t.failedCount, failed: t.failed };
+  logger.warn(line, 'data directory: modes narrowed to 0700 (directories) and 0600 (files), for the Solute user only');
 }
 
 export interface StartOptions {
@@ -50,6 +59,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
   }
   const paths = dataPaths(config.dataDir);
   await fs.mkdir(config.dataDir, { recursive: true });
+  await tightenDataDir(config.dataDir, logger);
   const metrics = createMetrics();
 
   // 1. Metadata (keys), store, dedupe index.

@@ -20,10 +20,10 @@ export function createMetrics() {
     }),
     accepted: new Counter({ name: 'solute_events_accepted_total', help: 'Events accepted (acknowledged), duplicates included', registers: [registry] }),
     rejected: new Counter({ name: 'solute_events_rejected_total', help: 'Events rejected as invalid', registers: [registry] }),
+    // No project label, here or on any metric: /metrics needs no key, so it must not name projects.
     rateLimited: new Counter({
       name: 'solute_events_rate_limited_total',
-      help: 'Events refused (whole requests, 429) by a project rate limit, by project',
-      labelNames: ['project'] as const,
+      help: 'Events refused (whole requests, 429) by a project rate limit, all projects together',
       registers: [registry],
     }),
     duplicates: new Counter({ name: 'solute_events_duplicate_total', help: 'Accepted events recognised as already received', registers: [registry] }),

@@ -7,6 +7,7 @@ import { dataPaths } from '../data-paths.js';
 import { MetaStore, metaKeyAdmin } from '../store/sqlite/meta.store.js';
 import type { KeyAdmin } from '../contracts/key-store.js';
 import { PROJECT_NAME } from '../auth/api-key.js';
+import { PRIVATE_UMASK } from '../lib/private-files.js';
 
 const USAGE = `usage:
   solute serve [--port N]                 run the server (ingest and processor)
@@ -338,6 +339,9 @@ async function transfer(cmd: 'export' | 'import', argv: string[]): Promise<void>
 }
 
 async function main(): Promise<void> {
+  // Everything any command creates (log segments, dedupe files, DuckDB and SQLite files and their
+  // WAL, the admin socket, an export) is for this user only, whichever library creates it.
+  process.umask(PRIVATE_UMASK);
   const [cmd, ...rest] = process.argv.slice(2);
   try {
     if (cmd === 'serve') await serve(rest);

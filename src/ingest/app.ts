@@ -7,7 +7,7 @@ import type { KeyResolver } from '../contracts/key-store.js';
 import type { EventStore } from '../contracts/event-store.js';
 import type { Metrics } from '../metrics.js';
 import type { AcceptBatch } from './accept-batch.js';
-import { clientErrorHandler, installErrorHandlers } from './error-handler.js';
+import { MAX_PATH_PARAM_UNITS, clientErrorHandler, frameworkErrors, installErrorHandlers } from './error-handler.js';
 import { hasBody, inFlightLimit } from './hooks/in-flight.hook.js';
 import { limitConnections } from './connection-limit.js';
 import proxyAddr from '@fastify/proxy-addr';
@@ -77,6 +77,8 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
     connectionTimeout: config.idleTimeoutMs,
     forceCloseConnections: 'idle',
     clientErrorHandler, // malformed HTTP, oversized headers, timeouts: answered in our error format
+    frameworkErrors, // a path that is not UTF-8 or holds an over-long id: answered in our error format
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_UNITS }, // Fastify's default (100) refused ids the routes accept (1024 characters)
     // `__proto__` and `constructor.prototype` keys are refused per event (check-event.ts), not per request.
     onProtoPoisoning: 'ignore',
     onConstructorPoisoning: 'ignore',
@@ -152,7 +154,7 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   // /v1 a preHandler may find the key in the body) and the body parse (the limit counts events).
   const rateLimit = rateLimitHooks({
     maxBatchEvents: config.maxBatchEvents,
-    onRefused: (project, events) => deps.metrics.rateLimited.inc({ project }, events),
+    onRefused: (_project, events) => deps.metrics.rateLimited.inc(events), // no project label: /metrics is open
   });
   app.addHook('onRoute', (route) => {
     if (route.method !== 'POST' || !INGEST_ROUTES.has(route.url)) return;

@@ -1,7 +1,7 @@
 // One place that turns anything thrown into {success:false, code, message} with the right status.
 // 4xx are logged at warn without payloads; 5xx at error, with details kept out of the answer.
 import type { Socket } from 'node:net';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SoluteError, formatMessage, isSoluteError, type ErrorCode } from '../errors.js';
 
 export function toSoluteError(err: FastifyError | Error, bodyLimit: number, contentType?: string): SoluteError {
@@ -65,6 +65,25 @@ export function installErrorHandlers(app: FastifyInstance, bodyLimit: number): v
     const code: ErrorCode = 'SOL_ERR_ROUTE_NOT_FOUND';
     return reply.code(404).send({ success: false, code, message: formatMessage(code, [`${req.method} ${req.url.split('?')[0]}`]) });
   });
+}
+
+/** The longest id a path may carry (query/profiles.route.ts), in UTF-16 code units once decoded: the router's maxParamLength. */
+export const MAX_PATH_PARAM_UNITS = 2048;
+
+/**
+ * Fastify's router refuses some paths before any route or hook runs (its `frameworkErrors`): one
+ * that is not valid percent-encoded UTF-8 (FST_ERR_BAD_URL, e.g. `/api/profiles/%80`), and a path
+ * parameter past maxParamLength (FST_ERR_MAX_PARAM_LENGTH, Fastify's 414). Its own answers are in
+ * its format and quote the path; these are in ours and quote nothing.
+ */
+export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  let e: SoluteError;
+  if (err.code === 'FST_ERR_BAD_URL') e = new SoluteError('SOL_ERR_BAD_REQUEST', ['the URL path is not valid percent-encoded UTF-8']);
+  else if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') e = new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', ['the id in the path is too long: ids are at most 1024 characters']);
+  else e = new SoluteError('SOL_ERR_INTERNAL', [], { cause: err });
+  if (e.status >= 500) req.log.error({ err, code: e.code }, 'request failed');
+  else req.log.warn({ code: e.code, status: e.status }, 'request rejected');
+  void reply.code(e.status).send({ success: false, code: e.code, message: e.message });
 }
 
 /**

@@ -7,6 +7,7 @@ import type { KeyResolver } from '../contracts/key-store.js';
 import { secretKeyHook } from '../ingest/hooks/auth.hook.js';
 import { ALL_EVENT_TYPES } from '../ingest/check/event.schema.js';
 import { SECURITY } from '../ingest/openapi.js';
+import { refuseNonFinite } from './params.js';
 
 const NonEmpty = Type.String({ minLength: 1, maxLength: 1024 });
 export const EventsQuery = Type.Object(
@@ -50,7 +51,7 @@ export function parseBound(name: 'from' | 'to', value: string): number {
 export function queryEventsRoute(app: FastifyInstance, deps: { store: Pick<EventStore, 'queryEvents'>; keys: KeyResolver }) {
   app.get<{ Querystring: EventsQuery }>(
     '/api/events',
-    { onRequest: secretKeyHook(deps.keys), schema: { summary: 'Stored events, newest first', security: SECURITY.secret, querystring: EventsQuery } },
+    { onRequest: secretKeyHook(deps.keys), preHandler: refuseNonFinite, schema: { summary: 'Stored events, newest first', security: SECURITY.secret, querystring: EventsQuery } },
     async (req) => {
       const q = req.query;
       const page = await deps.store.queryEvents(req.apiKey!.project, {

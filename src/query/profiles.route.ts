@@ -6,6 +6,7 @@ import type { KeyResolver } from '../contracts/key-store.js';
 import type { ProfileReader } from '../contracts/profiles.js';
 import { secretKeyHook } from '../ingest/hooks/auth.hook.js';
 import { SECURITY } from '../ingest/openapi.js';
+import { refuseNonFinite } from './params.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 1024 });
 const Cursor = Type.String({ maxLength: 2200 });
@@ -50,7 +51,7 @@ export function profileRoutes(app: FastifyInstance, deps: { profiles: ProfileRea
 
   app.get<{ Params: Static<typeof ProfileParams>; Querystring: Static<typeof ProfileQuery> }>(
     '/api/profiles/:id',
-    { onRequest, schema: { summary: 'A profile by userId or any linked anonymousId', security: SECURITY.secret, params: ProfileParams, querystring: ProfileQuery } },
+    { onRequest, preHandler: refuseNonFinite, schema: { summary: 'A profile by userId or any linked anonymousId', security: SECURITY.secret, params: ProfileParams, querystring: ProfileQuery } },
     async (req) => {
       const p = await deps.profiles.profile(req.apiKey!.project, req.params.id, req.query.recent ?? 10);
       if (!p) throw new SoluteError('SOL_ERR_NOT_FOUND', [`no profile has the id ${JSON.stringify(req.params.id.slice(0, 100))}`]);
@@ -58,7 +59,7 @@ export function profileRoutes(app: FastifyInstance, deps: { profiles: ProfileRea
     },
   );
 
-  app.get<{ Querystring: Static<typeof ProfilesQuery> }>('/api/profiles', { onRequest, schema: { summary: 'List or search profiles by trait', security: SECURITY.secret, querystring: ProfilesQuery } }, async (req) => {
+  app.get<{ Querystring: Static<typeof ProfilesQuery> }>('/api/profiles', { onRequest, preHandler: refuseNonFinite, schema: { summary: 'List or search profiles by trait', security: SECURITY.secret, querystring: ProfilesQuery } }, async (req) => {
     const q = req.query;
     if (q.value !== undefined && q.trait === undefined) {
       throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', ['`value` needs `trait`: the trait whose value to match']);
@@ -73,7 +74,7 @@ export function profileRoutes(app: FastifyInstance, deps: { profiles: ProfileRea
 
   app.get<{ Params: Static<typeof ProfileParams>; Querystring: Static<typeof GroupQuery> }>(
     '/api/groups/:id',
-    { onRequest, schema: { summary: 'A group, its traits and members', security: SECURITY.secret, params: ProfileParams, querystring: GroupQuery } },
+    { onRequest, preHandler: refuseNonFinite, schema: { summary: 'A group, its traits and members', security: SECURITY.secret, params: ProfileParams, querystring: GroupQuery } },
     async (req) => {
       const g = await deps.profiles.group(req.apiKey!.project, req.params.id, {
         limit: req.query.limit ?? 100,

@@ -10,6 +10,7 @@ import { secretKeyHook } from '../ingest/hooks/auth.hook.js';
 import { ALL_EVENT_TYPES } from '../ingest/check/event.schema.js';
 import { parseBound } from './events.route.js';
 import { SECURITY } from '../ingest/openapi.js';
+import { refuseNonFinite } from './params.js';
 import { DAY_MS, bucketsOf, canonicalTimeZone, formatInZone, offsetSpans } from './time-zone.js';
 
 /** Longest range per interval: a year of days (a leap year's 366), a month of hours. */
@@ -75,7 +76,7 @@ export function statsRoutes(app: FastifyInstance, deps: { stats: StatsStore; key
 
   app.get<{ Querystring: StatsEventsQuery }>(
     '/api/stats/events',
-    { onRequest: auth, schema: { summary: 'Event counts and distinct users per hour or day', security: SECURITY.secret, querystring: StatsEventsQuery, response: { 200: StatsEventsAnswer } } },
+    { onRequest: auth, preHandler: refuseNonFinite, schema: { summary: 'Event counts and distinct users per hour or day', security: SECURITY.secret, querystring: StatsEventsQuery, response: { 200: StatsEventsAnswer } } },
     async (req) => {
       const q = req.query as Required<StatsEventsQuery>; // the schema's defaults fill interval and tz in
       // Echoed as sent: Intl's canonical names are sometimes the legacy ones (Asia/Kolkata -> Asia/Calcutta).
@@ -110,7 +111,7 @@ export function statsRoutes(app: FastifyInstance, deps: { stats: StatsStore; key
 
   app.get<{ Querystring: TopEventsQuery }>(
     '/api/stats/top-events',
-    { onRequest: auth, schema: { summary: 'The most frequent event names in a time range', security: SECURITY.secret, querystring: TopEventsQuery, response: { 200: TopEventsAnswer } } },
+    { onRequest: auth, preHandler: refuseNonFinite, schema: { summary: 'The most frequent event names in a time range', security: SECURITY.secret, querystring: TopEventsQuery, response: { 200: TopEventsAnswer } } },
     async (req) => {
       const { from, to } = range(req.query, null);
       const events = await deps.stats.topEvents(req.apiKey!.project, { from, to, limit: req.query.limit! });

@@ -340,7 +340,7 @@ describe('the last-resort guard', () => {
     proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
     const url = `http://127.0.0.1:${port}`;
-    await pollUntil(async () => (await fetch(`${url}/readyz`).catch(() => null))?.status === 200, 15_000, 'ready');
+    await pollUntil(async () => (await fetch(`${url}/readyz`).catch(() => null))?.status === 200, 60_000, 'ready');
     const sent = batchOf(20, 'guard');
     expect((await postEvents(url, key, sent)).body.processed).toBe(20);
     fs.writeFileSync(trigger, '');

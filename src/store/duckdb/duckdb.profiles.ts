@@ -80,9 +80,12 @@ export async function readProfile(db: DuckDBConnection, project: string, id: str
   };
 }
 
-/** A JSON path for one trait key: `$."key"`; keys holding `"` or `\` are refused by the route. */
+/**
+ * One trait key as a JSON pointer (`/key`, `~` and `/` escaped as RFC 6901 says). Not the `$."key"`
+ * form: DuckDB reads a `*` there as a wildcard, even quoted, and its answer (a list) then fails the query.
+ */
 function traitPath(key: string): string {
-  return `$."${key}"`;
+  return `/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
 }
 
 export async function searchProfiles(db: DuckDBConnection, project: string, s: ProfileSearch): Promise<{ profiles: ProfileSummary[]; next: string | null }> {
