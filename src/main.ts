@@ -35,7 +35,7 @@ function eventSteps(config: Config): EventStep[] {
   return [{ name: 'enrich', run: (line) => enrich(line.e, line.i ?? null) }];
 }
 
-/** A data directory made with wider modes (an older version, a copy) is narrowed to 0700/0600, once, with one log line. */
+/** A data directory with wider modes (an older version, a copy) is narrowed to 0700/0600 at each start; one log line when anything changed. */
 async function tightenDataDir(dataDir: string, logger: Logger): Promise<void> {
   const t = await tightenTree(dataDir);
   if (t.dirs + t.files + t.failedCount === 0) return;
