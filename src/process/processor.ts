@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { ClosedSegment } from '../contracts/event-log.js';
-import type { BulkEnrich, DeadLetter, EventStore, LoadResult, ReplayResult, SegmentFileLoader } from '../contracts/event-store.js';
+import type { BatchSteps, BulkEnrich, DeadLetter, EventStore, LoadResult, ReplayResult, SegmentFileLoader } from '../contracts/event-store.js';
 import type { EventStep } from './pipeline.js';
 import { BatchLoader } from './batch-loader.js';
 
@@ -16,6 +16,8 @@ export interface ProcessorDeps {
   logger: Logger;
   /** The per-event steps, in order (enrichment). */
   steps?: readonly EventStep[];
+  /** The stateful steps with the configured bounds (createBatchSteps); default: the default bounds. */
+  batchSteps?: BatchSteps;
   /** A store that loads segment files itself, and the per-event steps as lookups for it (both or neither). */
   fileLoader?: SegmentFileLoader;
   bulkEnrich?: Pick<BulkEnrich, 'userAgent' | 'clientIp'>;
