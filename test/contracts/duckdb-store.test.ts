@@ -49,6 +49,9 @@ describe('DuckDB store migration to v3 (bounded state)', () => {
       await migrate(c, 2);
       await c.run(`INSERT INTO identities VALUES ('p', 'old', 'old'), ('p', 'old-a1', 'old'), ('p', 'old-a2', 'old'), ('p', 'solo', 'solo')`);
       await c.run(`INSERT INTO profiles VALUES ('p', 'old', 'old', '{"plan":"pro"}', '{"plan":1}'), ('p', 'solo', NULL, '{}', '{}')`);
+      await c.run(`INSERT INTO identities VALUES ('p', 'quiet', 'quiet')`);
+      await c.run(`INSERT INTO profiles VALUES ('p', 'quiet', 'quiet', '{"x":1}', '{"x":1}')`);
+      await c.run(`INSERT INTO groups VALUES ('p', 'g', '{"y":2}', '{"y":2}')`);
       c.closeSync();
       instance.closeSync();
       const store = await DuckDbStore.open(file, { memoryLimit: '256MB', threads: 1 });
@@ -61,6 +64,9 @@ describe('DuckDB store migration to v3 (bounded state)', () => {
         const ok = await store.commitBatch({ segment: 2, lines: [{ index: 0, raw: '', line: line('m2', 'solo', 'solo-a') }], deadLetters: [] }, steps);
         expect(ok.warnings).toBeUndefined();
         expect(await store.profile('p', 'solo-a', 0)).toMatchObject({ ids: ['solo', 'solo-a'], warnings: {} });
+        // Rows the new version has not written yet read as before, with no warnings.
+        expect(await store.profile('p', 'quiet', 0)).toMatchObject({ traits: { x: 1 }, warnings: {} });
+        expect(await store.group('p', 'g', { limit: 1 })).toMatchObject({ traits: { y: 2 }, warnings: {} });
       } finally {
         await store.close();
       }
