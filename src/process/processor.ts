@@ -77,8 +77,16 @@ export class Processor {
   }
 
   private async load(segment: ClosedSegment): Promise<LoadResult> {
-    // The store's own bulk path when it has one (DuckDB reads the file natively); the per-event path otherwise.
-    const bulk = this.deps.fileLoader && this.deps.bulkEnrich ? await this.loader.loadFile(this.deps.fileLoader, segment, this.deps.bulkEnrich) : null;
+    // The store's own bulk path when it has one (DuckDB reads the file natively); the per-event path
+    // otherwise, and also when the bulk path throws (a lookup that fails on one line's user agent, say):
+    // there each line's failure is that line's, and a batch that keeps failing is isolated (BatchLoader).
+    const bulk =
+      this.deps.fileLoader && this.deps.bulkEnrich
+        ? await this.loader.loadFile(this.deps.fileLoader, segment, this.deps.bulkEnrich).catch((err: unknown) => {
+            this.deps.logger.warn({ err, segment: segment.id }, 'bulk load failed; storing the segment event by event');
+            return null;
+          })
+        : null;
     return bulk ?? this.loader.load(segment.id, await fs.readFile(segment.file, 'utf8'));
   }
 
