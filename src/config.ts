@@ -71,6 +71,16 @@ export const ConfigSchema = Type.Object(
     /** What the processor does with context.ip: keep it, truncate it (IPv4 /24, IPv6 /48) or drop it
      * (then the edge does not even write the client IP into the log). */
     ipMode: Type.Union([Type.Literal('keep'), Type.Literal('truncate'), Type.Literal('drop')], { default: 'keep' }),
+    /** Bounds on state (docs/api.md, "Bounds"), applied by the processor after the acknowledgement: what
+     * would pass one is not applied to the profile or group, and a warning records it. Traits per
+     * profile or group: */
+    maxTraits: Type.Integer({ minimum: 1, default: 1000 }),
+    /** ... and bytes of them, as JSON (UTF-8): 256 KiB. */
+    maxTraitsBytes: Type.Integer({ minimum: 64, default: 256 * 1024 }),
+    /** Ids linked to one profile (userIds and anonymousIds, all its devices and logins). */
+    maxLinkedIds: Type.Integer({ minimum: 1, default: 1000 }),
+    /** ... and bytes of them, summed (UTF-8): 64 KiB. */
+    maxLinkedIdsBytes: Type.Integer({ minimum: 64, default: 64 * 1024 }),
     /** The durable log: empty = the embedded segment log in the data directory; `nats://host:port[,nats://...]` = NATS JetStream. */
     log: Type.String({ default: '', pattern: '^(|nats://[^,\\s]+(,nats://[^,\\s]+)*)$' }),
     /** The store: empty = the embedded DuckDB + SQLite in the data directory; `postgres://...` = PostgreSQL. */
@@ -120,6 +130,10 @@ const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
   maxBytesInFlight: 'SOLUTE_MAX_BYTES_IN_FLIGHT',
   trustedProxies: 'SOLUTE_TRUSTED_PROXIES',
   ipMode: 'SOLUTE_IP_MODE',
+  maxTraits: 'SOLUTE_MAX_TRAITS',
+  maxTraitsBytes: 'SOLUTE_MAX_TRAITS_BYTES',
+  maxLinkedIds: 'SOLUTE_MAX_LINKED_IDS',
+  maxLinkedIdsBytes: 'SOLUTE_MAX_LINKED_IDS_BYTES',
   log: 'SOLUTE_LOG',
   store: 'SOLUTE_STORE',
   natsStream: 'SOLUTE_NATS_STREAM',

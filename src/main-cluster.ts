@@ -15,6 +15,7 @@ import { connectNats, ensureStream, DEFAULT_DUPLICATE_WINDOW_MS, StreamConfigErr
 import { NatsLog } from './log/nats.log.js';
 import { NatsSource } from './log/nats.source.js';
 import { BatchLoader } from './process/batch-loader.js';
+import { createBatchSteps } from './process/pipeline.js';
 import type { EventStep } from './process/pipeline.js';
 import { PgStore } from './store/postgres/pg.store.js';
 import { PgMetaStore } from './store/postgres/pg.meta.js';
@@ -75,13 +76,11 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
 
   // 3. Processor: each message through the steps into the store, acknowledged to JetStream only after the commit.
   if (processor) {
-    const loader = new BatchLoader({ store, logger, steps });
+    const loader = new BatchLoader({ store, logger, steps, batchSteps: createBatchSteps(config) });
     source.start(async (batch) => {
       const started = process.hrtime.bigint();
       const result = await loader.load(batch.id, batch.text, logSource);
-      metrics.stored.inc(result.stored);
-      metrics.deadLetters.inc(result.deadLettered);
-      metrics.segmentLoad.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.loaded(result, Number(process.hrtime.bigint() - started) / 1e9);
     });
   }
 

@@ -10,7 +10,7 @@ import { createAcceptBatch } from './ingest/accept-batch.js';
 import { DedupeIndex } from './dedupe/dedupe-index.js';
 import { SegmentLog, recoverSegments } from './log/segment.log.js';
 import { Processor } from './process/processor.js';
-import type { EventStep } from './process/pipeline.js';
+import { createBatchSteps, type EventStep } from './process/pipeline.js';
 import { createBulkEnrich, createEnrich } from './process/steps/enrich.js';
 import { DuckDbStore } from './store/duckdb/duckdb.store.js';
 import { MetaStore } from './store/sqlite/meta.store.js';
@@ -96,11 +96,8 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     steps: opts.eventSteps ?? eventSteps(config),
     // The bulk path applies the enrich step's own rule; with other steps (tests), every line takes the per-event path.
     ...(opts.eventSteps ? {} : { fileLoader: store, bulkEnrich: createBulkEnrich({ ipMode: config.ipMode }) }),
-    onLoaded: (_seg, result, seconds) => {
-      metrics.stored.inc(result.stored);
-      metrics.deadLetters.inc(result.deadLettered);
-      metrics.segmentLoad.observe(seconds);
-    },
+    batchSteps: createBatchSteps(config),
+    onLoaded: (_seg, result, seconds) => metrics.loaded(result, seconds),
   });
   const log = await SegmentLog.open(paths.log, {
     segmentMaxBytes: config.segmentMaxBytes,
@@ -204,11 +201,11 @@ export async function openOffline(config: Config, logger: Logger): Promise<Admin
     const { BatchLoader } = await import('./process/batch-loader.js');
     const { schemaFor } = await import('./store/postgres/pg.schema-name.js');
     const store = await PgStore.open(config.store, { schema: await schemaFor(config.store, config.pgSchema) });
-    return { ...adminOps(store, new BatchLoader({ store, logger, steps: eventSteps(config) })), close: () => store.close() };
+    return { ...adminOps(store, new BatchLoader({ store, logger, steps: eventSteps(config), batchSteps: createBatchSteps(config) })), close: () => store.close() };
   }
   const paths = dataPaths(config.dataDir);
   const store = await DuckDbStore.open(paths.store, { memoryLimit: config.storeMemoryLimit, threads: config.storeThreads, checkpointThreshold: config.storeCheckpointThreshold });
-  const processor = new Processor({ store, persistKeys: async () => undefined, logger, steps: eventSteps(config) });
+  const processor = new Processor({ store, persistKeys: async () => undefined, logger, steps: eventSteps(config), batchSteps: createBatchSteps(config) });
   return { ...adminOps(store, processor), close: () => store.close() };
 }
 

@@ -1,5 +1,7 @@
 // Prometheus metrics, one registry per server instance (tests build several in one process).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { LoadResult } from './contracts/event-store.js';
+import { warningBound } from './warnings.js';
 
 export interface MetricSources {
   backlog: () => number;
@@ -35,6 +37,13 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    // No project label: /metrics names no project (a scrape must not list customers).
+    stateBounds: new Counter({
+      name: 'solute_state_bounds_applied_total',
+      help: 'Events whose change to a profile or group was not applied (in part) because of a bound, by bound and kind',
+      labelNames: ['bound', 'kind'] as const,
+      registers: [registry],
+    }),
     ackLatency: new Histogram({
       name: 'solute_ack_latency_seconds',
       help: 'Time from request start to the answer on ingest routes (includes the fsync)',
@@ -48,6 +57,16 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
+    /** Counts what the processor did with one batch: stored, dead letters, bounds applied, time. */
+    loaded(result: LoadResult, seconds: number) {
+      this.stored.inc(result.stored);
+      this.deadLetters.inc(result.deadLettered);
+      for (const w of result.warnings ?? []) {
+        const bound = warningBound(w.kind);
+        if (bound !== null) this.stateBounds.inc({ bound, kind: w.subject });
+      }
+      this.segmentLoad.observe(seconds);
+    },
     /** Wires the gauges that read live state. */
     observe(src: MetricSources) {
       new Gauge({
@@ -76,6 +95,9 @@ export function createMetrics() {
       });
     },
   };
+  // Every bound and kind from the start at 0, so a rate over them is defined before the first warning.
+  for (const bound of ['traits', 'traits_bytes']) for (const kind of ['profile', 'group']) m.stateBounds.inc({ bound, kind }, 0);
+  for (const bound of ['linked_ids', 'linked_ids_bytes']) m.stateBounds.inc({ bound, kind: 'profile' }, 0);
   return m;
 }
 

@@ -18,7 +18,7 @@ import type { LogLine } from './contracts/event-log.js';
 import type { DeadLetterInput, ProcessedLine } from './contracts/event-store.js';
 import type { KeyTableRows } from './contracts/key-store.js';
 import { dataPaths } from './data-paths.js';
-import { BATCH_STEPS } from './process/pipeline.js';
+import { createBatchSteps } from './process/pipeline.js';
 import { DuckDbStore } from './store/duckdb/duckdb.store.js';
 import { MetaStore } from './store/sqlite/meta.store.js';
 import { PgMetaStore } from './store/postgres/pg.meta.js';
@@ -87,20 +87,21 @@ export async function importToPostgres(config: Config, input: Readable, logger: 
   const pool = new pg.Pool({ connectionString: config.store, max: 2 });
   const meta = await PgMetaStore.open(pool, { schema });
   const counts: TransferCounts = { keys: 0, projects: 0, events: 0, deadLetters: 0 };
+  const steps = createBatchSteps(config);
   const keys: KeyTableRows = { keys: [], projects: [] };
   let events: ProcessedLine[] = [];
   let dead: DeadLetterInput[] = [];
   let lineNo = 0;
   const flushEvents = async () => {
     if (events.length === 0) return;
-    const r = await store.commitBatch({ segment: events[0].line.s, source: 'import', lines: events, deadLetters: [] }, BATCH_STEPS);
+    const r = await store.commitBatch({ segment: events[0].line.s, source: 'import', lines: events, deadLetters: [] }, steps);
     counts.events += r.stored;
     events = [];
   };
   const flushDead = async () => {
     if (dead.length === 0) return;
     // Keyed by the input line of the chunk's first dead letter: a second import skips it.
-    const r = await store.commitBatch({ segment: lineNo, source: 'import-dead-letters', lines: [], deadLetters: dead }, BATCH_STEPS);
+    const r = await store.commitBatch({ segment: lineNo, source: 'import-dead-letters', lines: [], deadLetters: dead }, steps);
     counts.deadLetters += r.deadLettered;
     dead = [];
   };

@@ -1,6 +1,6 @@
 // The store port: where events become queryable, with the profiles and groups made from them.
 import type { LogLine } from './event-log.js';
-import type { GroupChanges, GroupState, IdentityChanges, IdentityState } from './profiles.js';
+import type { GroupChanges, GroupState, IdentityChanges, IdentityState, StateWarning } from './profiles.js';
 
 export interface EventFilter {
   type?: string;
@@ -25,6 +25,16 @@ export interface EventPage {
 export interface LoadResult {
   stored: number;
   deadLettered: number;
+  /** The stateful steps' warnings (a refused merge, a bound applied), one per event and case; absent when none. */
+  warnings?: StateWarning[];
+}
+
+export interface CommitOptions {
+  /**
+   * Do everything a commit does, then roll it back: the result or the error a commit would have had,
+   * and nothing written. The batch loader's trials, to find the line that fails a batch.
+   */
+  dryRun?: boolean;
 }
 
 /** A log line after the per-event steps, with where it came from. */
@@ -105,8 +115,11 @@ export interface EventStore {
   lastSegmentId(): Promise<number>;
   /** The highest sequence number stored, 0 when none. */
   maxSeq(): Promise<number>;
-  /** Stores a segment's lines, the identity and group changes they make, and its dead letters, in one transaction, once. */
-  commitBatch(batch: StoreBatch, steps: BatchSteps): Promise<LoadResult>;
+  /**
+   * Stores a segment's lines, the identity and group changes they make, and its dead letters, in one
+   * transaction, once. What the stateful steps' work throws is marked with the step (lib/step-error.ts).
+   */
+  commitBatch(batch: StoreBatch, steps: BatchSteps, opts?: CommitOptions): Promise<LoadResult>;
   /** Dead letters, oldest first. */
   deadLetters(filter: DeadLetterFilter): Promise<DeadLetter[]>;
   /**

@@ -7,12 +7,47 @@ export interface TraitSet {
   traitTs: Record<string, number>;
 }
 
+/**
+ * The bounds on state (docs/api.md, "Bounds"). They apply after the acknowledgement, in the pure steps:
+ * what would pass one is not applied, and a warning records it.
+ */
+export interface StateBounds {
+  /** Traits per profile or group. */
+  maxTraits: number;
+  /** UTF-8 bytes of a profile's or group's traits as JSON (`JSON.stringify(traits)`). */
+  maxTraitsBytes: number;
+  /** Ids (userIds and anonymousIds) linked to one profile. */
+  maxLinkedIds: number;
+  /** UTF-8 bytes of the ids linked to one profile, summed. */
+  maxLinkedIdsBytes: number;
+}
+
+/**
+ * Why a profile or group did not take all of an event: a merge refused (two identified users), or a
+ * bound. Each has a code (src/warnings.ts, docs/errors.md).
+ */
+export type StateWarningKind = 'merge_refused' | 'traits_too_many' | 'traits_too_large' | 'linked_ids_too_many' | 'linked_ids_too_large';
+
+/** What a profile or group keeps of its warnings: one entry per kind, so it stays a few hundred bytes. */
+export interface WarningSummary {
+  count: number;
+  /** The last event (in processing order) that got this warning, and its corrected timestamp. */
+  lastMessageId: string;
+  lastAt: number;
+  detail: string;
+}
+export type WarningSummaries = Partial<Record<StateWarningKind, WarningSummary>>;
+
 /** One person: every id linked to it points at `profile` in the identity table. */
 export interface ProfileRow extends TraitSet {
   /** The profile's key; never shown to clients. */
   profile: string;
   /** The identified userId (the first one an `identify` claimed for it), or null while anonymous. */
   userId: string | null;
+  /** How many ids are linked to it, and their UTF-8 bytes summed (kept with the row, for the bounds). */
+  idCount: number;
+  idBytes: number;
+  warnings: WarningSummaries;
 }
 
 /** What the identity step needs to see: the links and profiles of the ids its events name. */
@@ -22,11 +57,15 @@ export interface IdentityState {
   profiles: Map<string, ProfileRow>;
 }
 
-export interface IdentityWarning {
+/** One event's warning, as the steps report it; the store keeps it (identity_warnings) and counts it. */
+export interface StateWarning {
   messageId: string;
-  kind: 'merge_refused';
+  kind: StateWarningKind;
+  /** What the warning is about: a profile or a group. */
+  subject: 'profile' | 'group';
   detail: string;
 }
+export type IdentityWarning = StateWarning;
 
 /** What the identity step decided for one batch of one project, applied in the store's transaction. */
 export interface IdentityChanges {
@@ -43,6 +82,7 @@ export interface IdentityChanges {
 
 export interface GroupRow extends TraitSet {
   groupId: string;
+  warnings: WarningSummaries;
 }
 
 export interface GroupState {
@@ -53,6 +93,7 @@ export interface GroupChanges {
   groups: GroupRow[];
   /** Memberships seen in the batch; the store keeps the earliest `since` of each pair. */
   members: Array<{ groupId: string; member: string; since: number }>;
+  warnings: StateWarning[];
 }
 
 /**
@@ -69,6 +110,8 @@ export interface Profile {
   lastSeen: number | null;
   eventCount: number;
   recentEvents: Array<Record<string, unknown>>;
+  /** What this profile did not take (a refused merge, a bound), one entry per kind. */
+  warnings: WarningSummaries;
 }
 
 export interface ProfileSummary {
@@ -92,6 +135,7 @@ export interface Group {
   /** A page of members (userId, else anonymousId), in id order; `since`: the first group call's corrected timestamp. */
   members: Array<{ id: string; since: number }>;
   nextMember: string | null;
+  warnings: WarningSummaries;
 }
 
 export interface ProfileReader {

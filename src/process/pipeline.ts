@@ -9,16 +9,30 @@ import type { BatchSteps, DeadLetterInput, ProcessedLine } from '../contracts/ev
 import { mayHoldLoneSurrogate, wellFormed } from '../lib/well-formed.js';
 import { groupIds, resolveGroups } from './steps/groups.js';
 import { identityIds, resolveIdentity } from './steps/identity.js';
+import { DEFAULT_BOUNDS } from './steps/traits.js';
+import type { StateBounds } from '../contracts/profiles.js';
 
 export interface EventStep {
   name: string;
   run(line: LogLine): void;
 }
 
-export const BATCH_STEPS: BatchSteps = {
-  identity: { ids: identityIds, resolve: resolveIdentity },
-  groups: { ids: groupIds, resolve: resolveGroups },
-};
+/** The stateful steps, with the state bounds (SOLUTE_MAX_TRAITS and the others, docs/configuration.md). */
+export function createBatchSteps(bounds: StateBounds): BatchSteps {
+  const b: StateBounds = {
+    maxTraits: bounds.maxTraits,
+    maxTraitsBytes: bounds.maxTraitsBytes,
+    maxLinkedIds: bounds.maxLinkedIds,
+    maxLinkedIdsBytes: bounds.maxLinkedIdsBytes,
+  };
+  return {
+    identity: { ids: identityIds, resolve: (lines, state) => resolveIdentity(lines, state, b) },
+    groups: { ids: groupIds, resolve: (lines, state) => resolveGroups(lines, state, b) },
+  };
+}
+
+/** The stateful steps with the default bounds. */
+export const BATCH_STEPS: BatchSteps = createBatchSteps(DEFAULT_BOUNDS);
 
 /** What makes a parsed line unfit for the store, or null. */
 function malformed(l: LogLine): string | null {

@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { ClosedSegment } from '../contracts/event-log.js';
-import type { BulkEnrich, DeadLetter, EventStore, LoadResult, ReplayResult, SegmentFileLoader } from '../contracts/event-store.js';
+import type { BatchSteps, BulkEnrich, DeadLetter, EventStore, LoadResult, ReplayResult, SegmentFileLoader } from '../contracts/event-store.js';
 import type { EventStep } from './pipeline.js';
 import { BatchLoader } from './batch-loader.js';
 
@@ -16,6 +16,8 @@ export interface ProcessorDeps {
   logger: Logger;
   /** The per-event steps, in order (enrichment). */
   steps?: readonly EventStep[];
+  /** The stateful steps with the configured bounds (createBatchSteps); default: the default bounds. */
+  batchSteps?: BatchSteps;
   /** A store that loads segment files itself, and the per-event steps as lookups for it (both or neither). */
   fileLoader?: SegmentFileLoader;
   bulkEnrich?: Pick<BulkEnrich, 'userAgent' | 'clientIp'>;
@@ -83,8 +85,16 @@ export class Processor {
   }
 
   private async load(segment: ClosedSegment): Promise<LoadResult> {
-    // The store's own bulk path when it has one (DuckDB reads the file natively); the per-event path otherwise.
-    const bulk = this.deps.fileLoader && this.deps.bulkEnrich ? await this.loader.loadFile(this.deps.fileLoader, segment, this.deps.bulkEnrich) : null;
+    // The store's own bulk path when it has one (DuckDB reads the file natively); the per-event path
+    // otherwise, and also when the bulk path throws (a lookup that fails on one line's user agent, say):
+    // there each line's failure is that line's, and a batch that keeps failing is isolated (BatchLoader).
+    const bulk =
+      this.deps.fileLoader && this.deps.bulkEnrich
+        ? await this.loader.loadFile(this.deps.fileLoader, segment, this.deps.bulkEnrich).catch((err: unknown) => {
+            this.deps.logger.warn({ err, segment: segment.id }, 'bulk load failed; storing the segment event by event');
+            return null;
+          })
+        : null;
     return bulk ?? this.loader.load(segment.id, await fs.readFile(segment.file, 'utf8'));
   }
 

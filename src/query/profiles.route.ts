@@ -7,6 +7,7 @@ import type { ProfileReader } from '../contracts/profiles.js';
 import { secretKeyHook } from '../ingest/hooks/auth.hook.js';
 import { SECURITY } from '../ingest/openapi.js';
 import { refuseNonFinite } from './params.js';
+import { warningList } from '../warnings.js';
 
 const Id = Type.String({ minLength: 1, maxLength: 1024 });
 const Cursor = Type.String({ maxLength: 2200 });
@@ -55,7 +56,7 @@ export function profileRoutes(app: FastifyInstance, deps: { profiles: ProfileRea
     async (req) => {
       const p = await deps.profiles.profile(req.apiKey!.project, req.params.id, req.query.recent ?? 10);
       if (!p) throw new SoluteError('SOL_ERR_NOT_FOUND', [`no profile has the id ${JSON.stringify(req.params.id.slice(0, 100))}`]);
-      return { ...p, firstSeen: iso(p.firstSeen), lastSeen: iso(p.lastSeen) };
+      return { ...p, firstSeen: iso(p.firstSeen), lastSeen: iso(p.lastSeen), warnings: warningList(p.warnings) };
     },
   );
 
@@ -87,6 +88,7 @@ export function profileRoutes(app: FastifyInstance, deps: { profiles: ProfileRea
         memberCount: g.memberCount,
         members: g.members.map((m) => ({ id: m.id, since: iso(m.since) })),
         nextCursor: g.nextMember === null ? null : encode(g.nextMember),
+        warnings: warningList(g.warnings),
       };
     },
   );

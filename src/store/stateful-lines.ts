@@ -1,7 +1,8 @@
 // What both stores do around the stateful steps (identity, groups): pick out, per project, the lines
 // those steps read, and afterwards set apart the lines a step could not handle as dead letters.
 import type { LogLine } from '../contracts/event-log.js';
-import type { DeadLetterInput, ProcessedLine } from '../contracts/event-store.js';
+import type { DeadLetterInput, LoadResult, ProcessedLine } from '../contracts/event-store.js';
+import type { StateWarning } from '../contracts/profiles.js';
 
 /** The identify, alias and group lines of a batch, by project, in batch order. */
 export function statefulLinesByProject(lines: readonly ProcessedLine[]): Map<string, ProcessedLine[]> {
@@ -30,4 +31,9 @@ export function setApartFailed(
     else keep.push(pl);
   }
   return { keep, dead };
+}
+
+/** A load result with the stateful steps' warnings, when there are any. */
+export function withWarnings(r: LoadResult, warnings: readonly StateWarning[]): LoadResult {
+  return warnings.length > 0 ? { ...r, warnings: [...warnings] } : r;
 }

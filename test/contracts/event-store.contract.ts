@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { LogLine } from '../../src/contracts/event-log.js';
 import type { DeadLetterInput, EventFilter, EventStore, ProcessedLine, StoreBatch } from '../../src/contracts/event-store.js';
 import type { ProfileReader } from '../../src/contracts/profiles.js';
-import { BATCH_STEPS } from '../../src/process/pipeline.js';
+import { BATCH_STEPS, createBatchSteps } from '../../src/process/pipeline.js';
 
 export interface StoreUnderTest {
   store: EventStore & ProfileReader;
@@ -268,6 +268,7 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
             lastSeen: T0 + 7_200_000,
             eventCount: 5,
             recentEvents: [after.e, ident.e],
+            warnings: {},
           });
         }
         // An id seen only on events (never in identify/alias) has a profile of its events alone.
@@ -280,9 +281,16 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
         const s = await make();
         await s.store.commitBatch(batch(1, [line({ y: 'identify', u: 'u-1', a: 'a-1' }), line({ y: 'identify', u: 'u-2', a: 'a-2' })]), BATCH_STEPS);
         const refused = line({ y: 'identify', u: 'u-2', a: 'a-1', e: { traits: { name: 'Two' } } });
-        expect(await s.store.commitBatch(batch(2, [refused]), BATCH_STEPS)).toEqual({ stored: 1, deadLettered: 0 });
-        expect(await s.store.profile('p1', 'a-1', 5)).toMatchObject({ userId: 'u-1', ids: ['a-1', 'u-1'], traits: {} });
-        expect(await s.store.profile('p1', 'u-2', 5)).toMatchObject({ userId: 'u-2', ids: ['a-2', 'u-2'], traits: { name: 'Two' } });
+        const warning = { messageId: refused.m, subject: 'profile', kind: 'merge_refused', detail: expect.stringMatching(/u-1.*u-2|u-2.*u-1/) };
+        expect(await s.store.commitBatch(batch(2, [refused]), BATCH_STEPS)).toEqual({ stored: 1, deadLettered: 0, warnings: [warning] });
+        expect(await s.store.profile('p1', 'a-1', 5)).toMatchObject({ userId: 'u-1', ids: ['a-1', 'u-1'], traits: {}, warnings: {} });
+        // The profile of the userId the event named keeps a summary of it.
+        expect(await s.store.profile('p1', 'u-2', 5)).toMatchObject({
+          userId: 'u-2',
+          ids: ['a-2', 'u-2'],
+          traits: { name: 'Two' },
+          warnings: { merge_refused: { count: 1, lastMessageId: refused.m, lastAt: refused.t, detail: warning.detail } },
+        });
         expect(await s.warnings('p1')).toEqual([{ messageId: refused.m, kind: 'merge_refused' }]);
       });
 
@@ -363,11 +371,116 @@ export function eventStoreContract(name: string, factory: StoreFactory): void {
             { id: 'm-b', since: T0 + 10 },
           ],
           nextMember: 'm-b',
+          warnings: {},
         });
         expect(await store.group('p1', 'g1', { limit: 2, after: 'm-b' })).toMatchObject({ members: [{ id: 'm-c', since: T0 + 200 }], nextMember: null });
         expect(await store.group('p1', 'g2', { limit: 10 })).toMatchObject({ traits: {}, memberCount: 1 });
         expect(await store.group('p1', 'nope', { limit: 10 })).toBeNull();
         expect(await store.group('p2', 'g1', { limit: 10 })).toBeNull();
+      });
+    });
+
+    describe('bounds on profiles and groups (small bounds here: 3 traits, 200 bytes of traits, 3 ids, 64 bytes of ids)', () => {
+      const small = createBatchSteps({ maxTraits: 3, maxTraitsBytes: 200, maxLinkedIds: 3, maxLinkedIdsBytes: 64 });
+      const kinds = (r: { warnings?: Array<{ kind: string; subject: string }> }) => (r.warnings ?? []).map((w) => `${w.subject}:${w.kind}`);
+
+      it('applies what fits, stores every event, and records what did not fit as warnings', async () => {
+        const { store } = await make();
+        const first = line({ y: 'identify', u: 'b-1', t: T0, e: { traits: { a: 1, b: 2, c: 3 } } });
+        expect(await store.commitBatch(batch(1, [first]), small)).toEqual({ stored: 1, deadLettered: 0 });
+        // An update of a trait it has applies; new traits past the count do not.
+        const more = line({ y: 'identify', u: 'b-1', t: T0 + 1, e: { traits: { a: 10, d: 4, e: 5 } } });
+        const r = await store.commitBatch(batch(2, [more]), small);
+        expect(r).toMatchObject({ stored: 1, deadLettered: 0 });
+        expect(kinds(r)).toEqual(['profile:traits_too_many']);
+        expect(r.warnings![0].detail).toMatch(/2 trait\(s\) not applied \("d", "e"\).*at most 3 traits per profile \(SOLUTE_MAX_TRAITS\)/);
+        // A value that would take the traits past 200 bytes is not applied; one that shrinks them is.
+        const big = line({ y: 'identify', u: 'b-1', t: T0 + 2, e: { traits: { b: 'x'.repeat(300), c: null } } });
+        expect(kinds(await store.commitBatch(batch(3, [big]), small))).toEqual(['profile:traits_too_large']);
+        const p = await store.profile('p1', 'b-1', 0);
+        expect(p).toMatchObject({ traits: { a: 10, b: 2, c: null }, eventCount: 3 });
+        expect(p!.warnings).toEqual({
+          traits_too_many: { count: 1, lastMessageId: more.m, lastAt: more.t, detail: r.warnings![0].detail },
+          traits_too_large: { count: 1, lastMessageId: big.m, lastAt: big.t, detail: expect.stringMatching(/at most 200 bytes of traits per profile \(SOLUTE_MAX_TRAITS_BYTES\)/) },
+        });
+        expect(JSON.stringify(p!.traits).length).toBeLessThanOrEqual(200);
+      });
+
+      it('refuses a merge that would link too many ids, or too many bytes of ids, like a refused merge', async () => {
+        const s = await make();
+        const { store } = s;
+        await store.commitBatch(batch(1, [line({ y: 'identify', u: 'l-1', a: 'l-a1' }), line({ y: 'alias', u: 'l-1', e: { previousId: 'l-a2' } })]), small);
+        expect((await store.profile('p1', 'l-1', 0))!.ids).toEqual(['l-1', 'l-a1', 'l-a2']);
+        const refused = line({ y: 'identify', u: 'l-1', a: 'l-a3', e: { traits: { plan: 'pro' } } });
+        const r = await store.commitBatch(batch(2, [refused]), small);
+        expect(r).toMatchObject({ stored: 1, deadLettered: 0 });
+        expect(kinds(r)).toEqual(['profile:linked_ids_too_many']);
+        // The profiles stay apart, the event's traits go to its userId's profile, its events to each.
+        expect(await store.profile('p1', 'l-1', 0)).toMatchObject({ ids: ['l-1', 'l-a1', 'l-a2'], traits: { plan: 'pro' }, warnings: { linked_ids_too_many: { count: 1 } } });
+        expect(await store.profile('p1', 'l-a3', 0)).toMatchObject({ userId: null, ids: ['l-a3'] });
+        // Bytes: two ids of 40 bytes are 80 > 64.
+        const [x, y] = ['x'.repeat(40), 'y'.repeat(40)];
+        const tooLarge = await store.commitBatch(batch(3, [line({ y: 'identify', u: x, a: y })]), small);
+        expect(kinds(tooLarge)).toEqual(['profile:linked_ids_too_large']);
+        expect((await store.profile('p1', y, 0))!.ids).toEqual([y]);
+        expect((await s.warnings('p1')).map((w) => w.kind)).toEqual(['linked_ids_too_many', 'linked_ids_too_large']);
+      });
+
+      it('bounds group traits the same way', async () => {
+        const { store } = await make();
+        const g = line({ y: 'group', u: 'g-m', e: { groupId: 'g-b', traits: { a: 1, b: 2, c: 3, d: 4 } } });
+        const r = await store.commitBatch(batch(1, [g]), small);
+        expect(kinds(r)).toEqual(['group:traits_too_many']);
+        expect(await store.group('p1', 'g-b', { limit: 10 })).toMatchObject({
+          traits: { a: 1, b: 2, c: 3 },
+          memberCount: 1,
+          warnings: { traits_too_many: { count: 1, lastMessageId: g.m } },
+        });
+      });
+
+      it('trims traits already past a bound when a batch next touches them (the latest kept), and keeps links past it as they are', async () => {
+        const { store } = await make();
+        // Written under larger bounds: 5 traits set at different times, 4 ids.
+        await store.commitBatch(
+          batch(1, [
+            line({ y: 'identify', u: 'o-1', a: 'o-a1', t: T0, e: { traits: { t0: 0, t4: 4 } } }),
+            line({ y: 'identify', u: 'o-1', a: 'o-a2', t: T0 + 1, e: { traits: { t1: 1 } } }),
+            line({ y: 'identify', u: 'o-1', a: 'o-a3', t: T0 + 3, e: { traits: { t3: 3 } } }),
+            line({ y: 'identify', u: 'o-1', t: T0 + 2, e: { traits: { t2: 2 } } }),
+            line({ y: 'group', u: 'o-1', t: T0, e: { groupId: 'o-g', traits: { a: 1, b: 2, c: 3, d: 4 } } }),
+          ]),
+          BATCH_STEPS,
+        );
+        expect((await store.profile('p1', 'o-1', 0))!.ids).toHaveLength(4);
+        // Under the small bounds, an identify without traits touches it.
+        const touch = line({ y: 'identify', u: 'o-1', t: T0 + 10 });
+        const r = await store.commitBatch(batch(2, [touch, line({ y: 'group', u: 'o-1', t: T0 + 10, e: { groupId: 'o-g' } })]), small);
+        expect(kinds(r)).toEqual(['profile:traits_too_many', 'group:traits_too_many']);
+        // The most recently set are kept: t3, t2, t1; t0 and t4 were both set at T0 (ties: the earlier key kept first).
+        expect(r.warnings![0].detail).toMatch(/past the bound: 2 trait\(s\) removed \("t0", "t4"\), the most recently set kept/);
+        const p = await store.profile('p1', 'o-1', 0);
+        expect(p!.traits).toEqual({ t1: 1, t3: 3, t2: 2 });
+        // Linked ids past the bound stay; no merge adds to them.
+        const refused = await store.commitBatch(batch(3, [line({ y: 'identify', u: 'o-1', a: 'o-a4' })]), small);
+        expect(kinds(refused)).toEqual(['profile:linked_ids_too_many']);
+        expect((await store.profile('p1', 'o-1', 0))!.ids).toEqual(['o-1', 'o-a1', 'o-a2', 'o-a3']);
+        expect((await store.group('p1', 'o-g', { limit: 1 }))!.traits).toEqual({ a: 1, b: 2, c: 3 });
+      });
+    });
+
+    describe('dry runs', () => {
+      it('returns what a commit would, and writes nothing', async () => {
+        const { store } = await make();
+        const lines = [line({ y: 'identify', u: 'd-1', a: 'd-a', e: { traits: { x: 1 } } }), line({ u: 'd-1' }), line({ y: 'identify' })];
+        const dead: DeadLetterInput = { segment: 5, index: 9, project: 'p1', step: 'parse', reason: 'bad', raw: '{' };
+        expect(await store.commitBatch(batch(5, lines, [dead]), BATCH_STEPS, { dryRun: true })).toEqual({ stored: 2, deadLettered: 2 });
+        expect(await store.lastSegmentId()).toBe(0);
+        expect(await store.countEvents()).toBe(0);
+        expect(await store.deadLetters({ limit: 10 })).toEqual([]);
+        expect(await store.profile('p1', 'd-1', 0)).toBeNull();
+        // The real commit of the same batch afterwards.
+        expect(await store.commitBatch(batch(5, lines, [dead]), BATCH_STEPS)).toEqual({ stored: 2, deadLettered: 2 });
+        expect(await store.profile('p1', 'd-a', 0)).toMatchObject({ userId: 'd-1', traits: { x: 1 } });
       });
     });
   });

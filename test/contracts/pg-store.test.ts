@@ -2,7 +2,8 @@
 // shared database adds: several processes committing at once.
 import { describe, expect, it } from 'vitest';
 import type { LogLine } from '../../src/contracts/event-log.js';
-import { BATCH_STEPS } from '../../src/process/pipeline.js';
+import { BATCH_STEPS, createBatchSteps } from '../../src/process/pipeline.js';
+import { migrate } from '../../src/store/postgres/pg.schema.js';
 import pg from 'pg';
 import { PgStore } from '../../src/store/postgres/pg.store.js';
 import { dropSchema, requirePostgres, testSchema } from '../helpers/services.js';
@@ -52,6 +53,38 @@ describe.skipIf(url === null)('PostgreSQL store', () => {
     };
   });
 
+  it('migration to v2 (bounded state) counts the ids already linked to each profile', async () => {
+    const schema = testSchema();
+    const pool = new pg.Pool({ connectionString: url!, max: 1, options: `-c search_path=${schema}` });
+    try {
+      await migrate(pool, schema, 1);
+      await pool.query(`INSERT INTO identities VALUES ('p', 'old', 'old'), ('p', 'old-a1', 'old'), ('p', 'old-a2', 'old'), ('p', 'solo', 'solo')`);
+      await pool.query(`INSERT INTO profiles VALUES ('p', 'old', 'old', '{"plan":"pro"}', '{"plan":1}'), ('p', 'solo', NULL, '{}', '{}')`);
+      await pool.query(`INSERT INTO identities VALUES ('p', 'quiet', 'quiet')`);
+      await pool.query(`INSERT INTO profiles VALUES ('p', 'quiet', 'quiet', '{"x":1}', '{"x":1}')`);
+      await pool.query(`INSERT INTO groups VALUES ('p', 'g', '{"y":2}', '{"y":2}')`);
+    } finally {
+      await pool.end();
+    }
+    const { store } = await openStore(schema);
+    try {
+      const steps = createBatchSteps({ maxTraits: 10, maxTraitsBytes: 1000, maxLinkedIds: 3, maxLinkedIdsBytes: 1000 });
+      const line = (m: string, u: string, a: string): LogLine => ({ p: 'p', s: 1, t: 5, y: 'identify', n: null, u, a, m, e: {} });
+      const r = await store.commitBatch({ segment: 1, lines: [{ index: 0, raw: '', line: line('m1', 'old', 'new-a') }], deadLetters: [] }, steps);
+      expect(r.warnings?.map((w) => w.kind)).toEqual(['linked_ids_too_many']);
+      expect(await store.profile('p', 'old', 0)).toMatchObject({ ids: ['old', 'old-a1', 'old-a2'], traits: { plan: 'pro' } });
+      const ok = await store.commitBatch({ segment: 2, lines: [{ index: 0, raw: '', line: line('m2', 'solo', 'solo-a') }], deadLetters: [] }, steps);
+      expect(ok.warnings).toBeUndefined();
+      expect(await store.profile('p', 'solo-a', 0)).toMatchObject({ ids: ['solo', 'solo-a'], warnings: {} });
+      // Rows the new version has not written yet read as before, with no warnings.
+      expect(await store.profile('p', 'quiet', 0)).toMatchObject({ traits: { x: 1 }, warnings: {} });
+      expect(await store.group('p', 'g', { limit: 1 })).toMatchObject({ traits: { y: 2 }, warnings: {} });
+    } finally {
+      await store.close();
+      await dropSchema(url!, schema);
+    }
+  });
+
   describe('several processes on one database', () => {
     const mk = (s: number, m: string, over: Partial<LogLine> = {}): LogLine => ({ p: 'c', s, t: 1_700_000_000_000 + s, y: 'track', n: 'E', u: null, a: `anon-${s}`, m, i: null, e: { messageId: m }, ...over });
     const batch = (segment: number, lines: LogLine[]) => ({ segment, lines: lines.map((line, index) => ({ index, raw: JSON.stringify(line), line })), deadLetters: [] });
@@ -74,7 +107,7 @@ describe.skipIf(url === null)('PostgreSQL store', () => {
         expect(results.filter((r) => r.stored === 0)).toHaveLength(1); // batch 1 committed once
         expect(await a.store.countEvents()).toBe(903);
         expect(await b.store.profile('c', 'anon-y', 0)).toMatchObject({ userId: 'user', ids: ['anon-x', 'anon-y', 'anon-z', 'user'] });
-        expect(await query(schema, 'SELECT version FROM schema_version')).toEqual([{ version: 1 }]);
+        expect(await query(schema, 'SELECT version FROM schema_version ORDER BY version')).toEqual([{ version: 1 }, { version: 2 }]);
       } finally {
         await a.store.close();
         await b.store.close();

@@ -1,9 +1,10 @@
 // The group step: `group` events of one project create or update the group (traits merged, the
-// latest corrected timestamp winning per trait) and record the sender's membership. Pure.
+// latest corrected timestamp winning per trait, within the trait bounds of traits.ts) and record the
+// sender's membership. Pure.
 import type { LogLine } from '../../contracts/event-log.js';
-import type { GroupChanges, GroupRow, GroupState } from '../../contracts/profiles.js';
+import type { GroupChanges, GroupRow, GroupState, StateBounds, StateWarning } from '../../contracts/profiles.js';
 import type { StepOutcome } from '../../contracts/event-store.js';
-import { applyTraits, bag, ownCopy } from './traits.js';
+import { DEFAULT_BOUNDS, applyTraits, bag, noteWarning, ownCopy, traitWarnings, trimTraits, type TraitOutcome } from './traits.js';
 
 /** The group ids a batch's group events name. */
 export function groupIds(lines: readonly LogLine[]): string[] {
@@ -12,11 +13,20 @@ export function groupIds(lines: readonly LogLine[]): string[] {
   return [...ids];
 }
 
-export function resolveGroups(lines: readonly LogLine[], state: GroupState): StepOutcome<GroupChanges> {
+export function resolveGroups(lines: readonly LogLine[], state: GroupState, bounds: StateBounds = DEFAULT_BOUNDS): StepOutcome<GroupChanges> {
   const groups = new Map<string, GroupRow>();
   const changed = new Set<string>();
   const members = new Map<string, { groupId: string; member: string; since: number }>();
+  const warnings: StateWarning[] = [];
   const failed: StepOutcome<GroupChanges>['failed'] = [];
+  const note = (g: GroupRow, o: TraitOutcome, line: LogLine, how: 'applied' | 'trimmed') => {
+    if (o.changed) changed.add(g.groupId);
+    for (const w of traitWarnings(o, line.m, 'group', bounds, how)) {
+      warnings.push(w);
+      noteWarning(g.warnings, w, line.t);
+      changed.add(g.groupId);
+    }
+  };
   for (const line of lines) {
     if (line.y !== 'group') continue;
     try {
@@ -26,12 +36,13 @@ export function resolveGroups(lines: readonly LogLine[], state: GroupState): Ste
       if (g === undefined) {
         const stored = state.groups.get(groupId);
         g = stored
-          ? { groupId, traits: ownCopy(stored.traits), traitTs: ownCopy(stored.traitTs) }
-          : { groupId, traits: bag(), traitTs: bag() };
+          ? { groupId, traits: ownCopy(stored.traits), traitTs: ownCopy(stored.traitTs), warnings: { ...stored.warnings } }
+          : { groupId, traits: bag(), traitTs: bag(), warnings: {} };
         groups.set(groupId, g);
         if (!stored) changed.add(groupId);
+        else note(g, trimTraits(g, bounds), line, 'trimmed');
       }
-      if (applyTraits(g, line.e.traits, line.t)) changed.add(groupId);
+      note(g, applyTraits(g, line.e.traits, line.t, bounds), line, 'applied');
       const member = line.u ?? line.a;
       if (member === null) throw new Error('group without userId or anonymousId');
       const key = JSON.stringify([groupId, member]);
@@ -41,5 +52,5 @@ export function resolveGroups(lines: readonly LogLine[], state: GroupState): Ste
       failed.push({ line, reason: (err as Error).message });
     }
   }
-  return { changes: { groups: [...changed].map((id) => groups.get(id)!), members: [...members.values()] }, failed };
+  return { changes: { groups: [...changed].map((id) => groups.get(id)!), members: [...members.values()], warnings }, failed };
 }

@@ -2,7 +2,7 @@
 // integer hashes of its ids (uhash/ahash: 8-byte integers scan far faster than strings), then checked
 // against the ids themselves, so a hash collision can never add a stranger's event.
 import { LIST, VARCHAR, listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
-import type { Group, Profile, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
+import type { Group, Profile, ProfileSearch, ProfileSummary, WarningSummaries } from '../../contracts/profiles.js';
 
 const IDS = { ids: LIST(VARCHAR) };
 
@@ -33,15 +33,17 @@ export async function readProfile(db: DuckDBConnection, project: string, id: str
   let ids = [id];
   let userId: string | null = null;
   let traits: Record<string, unknown> = {};
+  let warnings: WarningSummaries = {};
   if (link.currentRowCount > 0) {
     const profile = String(link.getRowsJS()[0][0]);
     const all = await db.runAndReadAll('SELECT id FROM identities WHERE project = $project AND profile = $profile ORDER BY id', { project, profile });
     ids = all.getRowsJS().map((r) => String(r[0]));
-    const row = await db.runAndReadAll('SELECT user_id, traits::VARCHAR FROM profiles WHERE project = $project AND profile = $profile', { project, profile });
+    const row = await db.runAndReadAll('SELECT user_id, traits::VARCHAR, warnings::VARCHAR FROM profiles WHERE project = $project AND profile = $profile', { project, profile });
     if (row.currentRowCount > 0) {
-      const [u, t] = row.getRowsJS()[0] as [string | null, string];
+      const [u, t, w] = row.getRowsJS()[0] as [string | null, string, string];
       userId = u;
       traits = JSON.parse(t) as Record<string, unknown>;
+      warnings = JSON.parse(w) as WarningSummaries;
     }
   }
   const hashRows = await db.runAndReadAll('SELECT hash(unnest($ids))::VARCHAR', { ids: listValue(ids) }, IDS);
@@ -77,6 +79,7 @@ export async function readProfile(db: DuckDBConnection, project: string, id: str
     lastSeen: last,
     eventCount: count,
     recentEvents: recentRows.slice(0, Math.floor(recent)).map((r) => JSON.parse(r[2]) as Record<string, unknown>),
+    warnings,
   };
 }
 
@@ -125,7 +128,7 @@ export async function searchProfiles(db: DuckDBConnection, project: string, s: P
 }
 
 export async function readGroup(db: DuckDBConnection, project: string, groupId: string, m: { limit: number; after?: string }): Promise<Group | null> {
-  const g = await db.runAndReadAll('SELECT traits::VARCHAR FROM groups WHERE project = $project AND group_id = $groupId', { project, groupId });
+  const g = await db.runAndReadAll('SELECT traits::VARCHAR, warnings::VARCHAR FROM groups WHERE project = $project AND group_id = $groupId', { project, groupId });
   if (g.currentRowCount === 0) return null;
   const count = await db.runAndReadAll('SELECT count(*)::DOUBLE FROM group_members WHERE project = $project AND group_id = $groupId', { project, groupId });
   const params: Record<string, string> = { project, groupId };
@@ -144,5 +147,6 @@ export async function readGroup(db: DuckDBConnection, project: string, groupId: 
     memberCount: Number(count.getRowsJS()[0][0]),
     members: page.map(([id, since]) => ({ id, since })),
     nextMember: more ? page.at(-1)![0] : null,
+    warnings: JSON.parse(String(g.getRowsJS()[0][1])) as WarningSummaries,
   };
 }

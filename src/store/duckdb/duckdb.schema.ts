@@ -72,9 +72,25 @@ CREATE TABLE identity_warnings (
 CREATE TABLE groups (project VARCHAR NOT NULL, group_id VARCHAR NOT NULL, traits JSON NOT NULL, trait_ts JSON NOT NULL);
 CREATE TABLE group_members (project VARCHAR NOT NULL, group_id VARCHAR NOT NULL, member VARCHAR NOT NULL, since BIGINT NOT NULL);`;
 
-const MIGRATIONS = [V1, V2];
+/**
+ * v3 (issue 13, bounded state): each profile keeps the count and UTF-8 bytes of its linked ids (the
+ * linked-ids bounds are checked without reading every link), profiles and groups keep a summary of
+ * their warnings, and a warning says whether it is about a profile or a group.
+ */
+const V3 = `
+ALTER TABLE profiles ADD COLUMN id_count BIGINT DEFAULT 0;
+ALTER TABLE profiles ADD COLUMN id_bytes BIGINT DEFAULT 0;
+ALTER TABLE profiles ADD COLUMN warnings JSON DEFAULT '{}';
+UPDATE profiles SET id_count = s.n, id_bytes = s.b
+  FROM (SELECT project, profile, count(*) AS n, sum(strlen(id)) AS b FROM identities GROUP BY project, profile) AS s
+  WHERE profiles.project = s.project AND profiles.profile = s.profile;
+ALTER TABLE groups ADD COLUMN warnings JSON DEFAULT '{}';
+ALTER TABLE identity_warnings ADD COLUMN subject VARCHAR DEFAULT 'profile';`;
 
-export async function migrate(db: DuckDBConnection): Promise<void> {
+const MIGRATIONS = [V1, V2, V3];
+
+/** Applies the migrations the store lacks, up to `target` (tests stop early to make an older store). */
+export async function migrate(db: DuckDBConnection, target = MIGRATIONS.length): Promise<void> {
   await db.run('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
   const r = await db.runAndReadAll('SELECT coalesce(max(version), 0) FROM schema_version');
   let version = Number(r.getRowsJS()[0][0]);
@@ -84,7 +100,7 @@ export async function migrate(db: DuckDBConnection): Promise<void> {
     if (Number(old.getRowsJS()[0][0]) > 0) version = 1;
     if (version === 1) await db.run('INSERT INTO schema_version VALUES (1)');
   }
-  for (let v = version; v < MIGRATIONS.length; v++) {
+  for (let v = version; v < target; v++) {
     await db.run('BEGIN TRANSACTION');
     try {
       await db.run(MIGRATIONS[v]);

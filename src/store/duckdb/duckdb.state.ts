@@ -1,10 +1,11 @@
 // Profiles and groups in DuckDB: load the state a batch's stateful steps need, and apply what they
 // decided. Runs on the writer connection inside the batch's transaction.
 import { setApartFailed, statefulLinesByProject } from '../stateful-lines.js';
+import { inStep } from '../../lib/step-error.js';
 import { LIST, VARCHAR, listValue, type DuckDBConnection } from '@duckdb/node-api';
 import type { LogLine } from '../../contracts/event-log.js';
 import type { BatchSteps, DeadLetterInput, ProcessedLine } from '../../contracts/event-store.js';
-import type { GroupChanges, GroupRow, GroupState, IdentityChanges, IdentityState, ProfileRow } from '../../contracts/profiles.js';
+import type { GroupChanges, GroupRow, GroupState, IdentityChanges, IdentityState, ProfileRow, StateWarning } from '../../contracts/profiles.js';
 
 const IDS = { ids: LIST(VARCHAR) };
 const ids = (values: readonly string[]) => listValue([...values]);
@@ -17,12 +18,13 @@ async function loadIdentity(db: DuckDBConnection, project: string, wanted: strin
   const keys = [...new Set(state.links.values())];
   if (keys.length === 0) return state;
   const rows = await db.runAndReadAll(
-    'SELECT profile, user_id, traits::VARCHAR, trait_ts::VARCHAR FROM profiles WHERE project = $project AND profile IN (SELECT unnest($ids))',
+    `SELECT profile, user_id, traits::VARCHAR, trait_ts::VARCHAR, id_count::DOUBLE, id_bytes::DOUBLE, warnings::VARCHAR
+     FROM profiles WHERE project = $project AND profile IN (SELECT unnest($ids))`,
     { project, ids: ids(keys) },
     IDS,
   );
-  for (const [profile, userId, traits, traitTs] of rows.getRowsJS() as Array<[string, string | null, string, string]>) {
-    state.profiles.set(profile, { profile, userId, traits: JSON.parse(traits), traitTs: JSON.parse(traitTs) });
+  for (const [profile, userId, traits, traitTs, idCount, idBytes, warnings] of rows.getRowsJS() as Array<[string, string | null, string, string, number, number, string]>) {
+    state.profiles.set(profile, { profile, userId, traits: JSON.parse(traits), traitTs: JSON.parse(traitTs), idCount, idBytes, warnings: JSON.parse(warnings) });
   }
   return state;
 }
@@ -41,25 +43,43 @@ async function applyIdentity(db: DuckDBConnection, project: string, c: IdentityC
       { ids: LIST(VARCHAR), profiles: LIST(VARCHAR) },
     );
   }
-  for (const w of c.warnings) {
-    await db.run('INSERT INTO identity_warnings VALUES ($1, $2, $3, $4, now())', [project, w.messageId, w.kind, w.detail]);
-  }
+  await insertWarnings(db, project, c.warnings);
 }
 
 function insertProfile(db: DuckDBConnection, project: string, p: ProfileRow) {
-  return db.run('INSERT INTO profiles VALUES ($1, $2, $3, $4::JSON, $5::JSON)', [project, p.profile, p.userId, JSON.stringify(p.traits), JSON.stringify(p.traitTs)]);
+  return db.run(
+    'INSERT INTO profiles (project, profile, user_id, traits, trait_ts, id_count, id_bytes, warnings) VALUES ($1, $2, $3, $4::JSON, $5::JSON, $6, $7, $8::JSON)',
+    [project, p.profile, p.userId, JSON.stringify(p.traits), JSON.stringify(p.traitTs), p.idCount, p.idBytes, JSON.stringify(p.warnings)],
+  );
+}
+
+/** One row per warning (the event's messageId, what and why), in one statement. */
+async function insertWarnings(db: DuckDBConnection, project: string, warnings: readonly StateWarning[]): Promise<void> {
+  if (warnings.length === 0) return;
+  await db.run(
+    `INSERT INTO identity_warnings (project, message_id, kind, detail, created_at, subject)
+     SELECT $project, unnest($m), unnest($k), unnest($d), now(), unnest($s)`,
+    {
+      project,
+      m: ids(warnings.map((w) => w.messageId)),
+      k: ids(warnings.map((w) => w.kind)),
+      d: ids(warnings.map((w) => w.detail)),
+      s: ids(warnings.map((w) => w.subject)),
+    },
+    { m: LIST(VARCHAR), k: LIST(VARCHAR), d: LIST(VARCHAR), s: LIST(VARCHAR) },
+  );
 }
 
 async function loadGroups(db: DuckDBConnection, project: string, wanted: string[]): Promise<GroupState> {
   const state: GroupState = { groups: new Map() };
   if (wanted.length === 0) return state;
   const rows = await db.runAndReadAll(
-    'SELECT group_id, traits::VARCHAR, trait_ts::VARCHAR FROM groups WHERE project = $project AND group_id IN (SELECT unnest($ids))',
+    'SELECT group_id, traits::VARCHAR, trait_ts::VARCHAR, warnings::VARCHAR FROM groups WHERE project = $project AND group_id IN (SELECT unnest($ids))',
     { project, ids: ids(wanted) },
     IDS,
   );
-  for (const [groupId, traits, traitTs] of rows.getRowsJS() as Array<[string, string, string]>) {
-    state.groups.set(groupId, { groupId, traits: JSON.parse(traits), traitTs: JSON.parse(traitTs) } satisfies GroupRow);
+  for (const [groupId, traits, traitTs, warnings] of rows.getRowsJS() as Array<[string, string, string, string]>) {
+    state.groups.set(groupId, { groupId, traits: JSON.parse(traits), traitTs: JSON.parse(traitTs), warnings: JSON.parse(warnings) } satisfies GroupRow);
   }
   return state;
 }
@@ -68,7 +88,13 @@ async function applyGroups(db: DuckDBConnection, project: string, c: GroupChange
   if (c.groups.length > 0) {
     await db.run('DELETE FROM groups WHERE project = $project AND group_id IN (SELECT unnest($ids))', { project, ids: ids(c.groups.map((g) => g.groupId)) }, IDS);
     for (const g of c.groups) {
-      await db.run('INSERT INTO groups VALUES ($1, $2, $3::JSON, $4::JSON)', [project, g.groupId, JSON.stringify(g.traits), JSON.stringify(g.traitTs)]);
+      await db.run('INSERT INTO groups (project, group_id, traits, trait_ts, warnings) VALUES ($1, $2, $3::JSON, $4::JSON, $5::JSON)', [
+        project,
+        g.groupId,
+        JSON.stringify(g.traits),
+        JSON.stringify(g.traitTs),
+        JSON.stringify(g.warnings),
+      ]);
     }
   }
   for (const m of c.members) {
@@ -79,28 +105,37 @@ async function applyGroups(db: DuckDBConnection, project: string, c: GroupChange
       [project, m.groupId, m.member, m.since],
     );
   }
+  await insertWarnings(db, project, c.warnings);
 }
 
 /**
  * Runs the stateful steps over a batch, project by project, and applies their changes. Returns the
- * lines to store and the dead letters of the lines a step could not handle.
+ * lines to store, the dead letters of the lines a step could not handle, and the steps' warnings.
+ * Anything thrown names the step it came from (stepOf), for the dead letter of a poisoned line.
  */
 export async function applyStatefulSteps(
   db: DuckDBConnection,
   segment: number,
   lines: ProcessedLine[],
   steps: BatchSteps,
-): Promise<{ keep: ProcessedLine[]; dead: DeadLetterInput[] }> {
+): Promise<{ keep: ProcessedLine[]; dead: DeadLetterInput[]; warnings: StateWarning[] }> {
   const byProject = statefulLinesByProject(lines);
   const failedLines = new Map<LogLine, { step: string; reason: string }>();
+  const warnings: StateWarning[] = [];
   for (const [project, pls] of byProject) {
     const batch = pls.map((pl) => pl.line);
-    const identity = steps.identity.resolve(batch, await loadIdentity(db, project, steps.identity.ids(batch)));
-    await applyIdentity(db, project, identity.changes);
-    for (const f of identity.failed) failedLines.set(f.line, { step: 'identity', reason: f.reason });
-    const groups = steps.groups.resolve(batch, await loadGroups(db, project, steps.groups.ids(batch)));
-    await applyGroups(db, project, groups.changes);
-    for (const f of groups.failed) if (!failedLines.has(f.line)) failedLines.set(f.line, { step: 'groups', reason: f.reason });
+    await inStep('identity', async () => {
+      const identity = steps.identity.resolve(batch, await loadIdentity(db, project, steps.identity.ids(batch)));
+      await applyIdentity(db, project, identity.changes);
+      warnings.push(...identity.changes.warnings);
+      for (const f of identity.failed) failedLines.set(f.line, { step: 'identity', reason: f.reason });
+    });
+    await inStep('groups', async () => {
+      const groups = steps.groups.resolve(batch, await loadGroups(db, project, steps.groups.ids(batch)));
+      await applyGroups(db, project, groups.changes);
+      warnings.push(...groups.changes.warnings);
+      for (const f of groups.failed) if (!failedLines.has(f.line)) failedLines.set(f.line, { step: 'groups', reason: f.reason });
+    });
   }
-  return setApartFailed(segment, lines, failedLines);
+  return { ...setApartFailed(segment, lines, failedLines), warnings };
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type {
   BatchSteps,
   BulkEnrich,
+  CommitOptions,
   DeadLetter,
   DeadLetterFilter,
   DeadLetterInput,
@@ -25,6 +26,7 @@ import { applyStatefulSteps } from './duckdb.state.js';
 import { insertFast, prepareSegment, stageSegment } from './duckdb.bulk.js';
 import { readGroup, readProfile, searchProfiles } from './duckdb.profiles.js';
 import type { Group, Profile, ProfileReader, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
+import { withWarnings } from '../stateful-lines.js';
 
 // The log line's fields in the order of the events table's columns (see contracts/event-log.ts LogLine).
 const COLUMNS = `{p:'VARCHAR', s:'BIGINT', t:'BIGINT', y:'VARCHAR', n:'VARCHAR', u:'VARCHAR', a:'VARCHAR', m:'VARCHAR', e:'JSON'}`;
@@ -76,19 +78,19 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
     return this.scalar('SELECT count(*)::DOUBLE FROM events');
   }
 
-  async commitBatch(batch: { segment: number; lines: ProcessedLine[]; deadLetters: DeadLetterInput[] }, steps: BatchSteps): Promise<LoadResult> {
+  async commitBatch(batch: { segment: number; lines: ProcessedLine[]; deadLetters: DeadLetterInput[] }, steps: BatchSteps, opts: CommitOptions = {}): Promise<LoadResult> {
     const w = this.writer;
     const done = await w.runAndReadAll('SELECT 1 FROM segments WHERE id = $1', [batch.segment]);
     if (done.currentRowCount > 0) return { stored: 0, deadLettered: 0 }; // committed before a crash
     return this.retryLineByLine((bulk) =>
       this.transaction(async () => {
-        const { keep, dead } = await applyStatefulSteps(w, batch.segment, batch.lines, steps);
+        const { keep, dead, warnings } = await applyStatefulSteps(w, batch.segment, batch.lines, steps);
         const stored = await this.insertEvents(batch.segment, keep, dead, bulk);
         const deadLetters = [...batch.deadLetters, ...dead];
         await this.insertDeadLetters(deadLetters);
         await w.run('INSERT INTO segments VALUES ($1, $2, $3, now())', [batch.segment, stored, deadLetters.length]);
-        return { stored, deadLettered: deadLetters.length };
-      }),
+        return withWarnings({ stored, deadLettered: deadLetters.length }, warnings);
+      }, opts.dryRun === true),
     );
   }
 
@@ -105,12 +107,12 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
       return await this.retryLineByLine((bulk) =>
         this.transaction(async () => {
           const fast = await insertFast(w, HASHES('u', 'a'));
-          const { keep, dead } = await applyStatefulSteps(w, segment.id, slow, steps);
+          const { keep, dead, warnings } = await applyStatefulSteps(w, segment.id, slow, steps);
           const stored = fast + (await this.insertEvents(segment.id, keep, dead, bulk));
           const deadLetters = [...slowDead, ...dead];
           await this.insertDeadLetters(deadLetters);
           await w.run('INSERT INTO segments VALUES ($1, $2, $3, now())', [segment.id, stored, deadLetters.length]);
-          return { stored, deadLettered: deadLetters.length };
+          return withWarnings({ stored, deadLettered: deadLetters.length }, warnings);
         }),
       ).catch(() => null);
     } finally {
@@ -118,11 +120,12 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
     }
   }
 
-  private async transaction<T>(fn: () => Promise<T>): Promise<T> {
+  /** fn in a transaction, committed, or rolled back when `dryRun` (its result is returned all the same). */
+  private async transaction<T>(fn: () => Promise<T>, dryRun = false): Promise<T> {
     await this.writer.run('BEGIN TRANSACTION');
     try {
       const result = await fn();
-      await this.writer.run('COMMIT');
+      await this.writer.run(dryRun ? 'ROLLBACK' : 'COMMIT');
       return result;
     } catch (err) {
       await this.writer.run('ROLLBACK').catch(() => undefined);

@@ -98,11 +98,17 @@ export async function seed(conn: DuckDBConnection, o: SeedOptions): Promise<Seed
       ) n ANTI JOIN (SELECT id FROM identities WHERE project = ${lit(o.project)}) d USING (id)`);
     const stamp = lit(new Date(o.now).toISOString());
     await conn.run(`
-      INSERT INTO profiles
+      INSERT INTO profiles (project, profile, user_id, traits, trait_ts)
       SELECT ${lit(o.project)}, user_id, user_id,
         json_object('email', user_id || '@example.com', 'plan', CASE WHEN hash(user_id) % 5 = 0 THEN 'pro' ELSE 'free' END),
         json_object('email', ${stamp}, 'plan', ${stamp})
       FROM (SELECT DISTINCT user_id FROM seed_users) n ANTI JOIN (SELECT profile FROM profiles WHERE project = ${lit(o.project)}) d ON n.user_id = d.profile`);
+    // Each profile keeps the count and bytes of its linked ids (the linked-ids bounds read them).
+    await conn.run(`
+      UPDATE profiles SET id_count = s.n, id_bytes = s.b
+      FROM (SELECT profile, count(*) AS n, sum(strlen(id)) AS b FROM identities
+            WHERE project = ${lit(o.project)} AND profile IN (SELECT user_id FROM seed_users) GROUP BY profile) AS s
+      WHERE profiles.project = ${lit(o.project)} AND profiles.profile = s.profile`);
     const users = Number((await conn.runAndReadAll('SELECT count(DISTINCT user_id)::DOUBLE FROM seed_users')).getRowsJS()[0][0]);
     await conn.run('DROP TABLE seed_users');
     await conn.run('COMMIT');

@@ -66,4 +66,14 @@ describe('stats queries over seeded events', () => {
       WHERE project = 'p' AND ts >= ${NOW - 3 * DAY} AND ts < ${NOW} AND event IS NOT NULL GROUP BY event ORDER BY c DESC, event LIMIT 5`);
     expect(got.map((e) => [e.event, e.count, e.users])).toEqual(want);
   });
+
+  it('gives seeded profiles their linked-ids count and bytes, and no warnings, as the identity step would', async () => {
+    const [[profiles, wrong, warned]] = await rows(`
+      SELECT count(*), count(*) FILTER (WHERE p.id_count <> l.n OR p.id_bytes <> l.b), count(*) FILTER (WHERE p.warnings::VARCHAR <> '{}')
+      FROM profiles p JOIN (SELECT project, profile, count(*) AS n, sum(strlen(id)) AS b FROM identities GROUP BY ALL) l USING (project, profile)`);
+    expect(profiles).toBeGreaterThan(100);
+    expect([wrong, warned]).toEqual([0, 0]);
+    const [[someone]] = await rows("SELECT profile FROM profiles WHERE project = 'p' ORDER BY profile LIMIT 1");
+    expect(await store.profile('p', someone, 0)).toMatchObject({ userId: someone, warnings: {} });
+  });
 });

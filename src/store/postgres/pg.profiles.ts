@@ -2,7 +2,7 @@
 // profile's events: those whose user_id is one of its ids, or that have no user_id and whose
 // anonymous_id is one (the partial indexes events_by_user / events_by_anonymous serve both arms).
 import type pg from 'pg';
-import type { Group, Profile, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
+import type { Group, Profile, ProfileSearch, ProfileSummary, WarningSummaries } from '../../contracts/profiles.js';
 import { dec, decJson, decNull, enc } from './pg.text.js';
 
 const PROFILE_EVENTS = `project = $1 AND (user_id = ANY($2::text[]) OR (user_id IS NULL AND anonymous_id = ANY($2::text[])))`;
@@ -13,14 +13,19 @@ export async function readProfile(db: pg.Pool, project: string, id: string, rece
   let ids = [enc(id)];
   let userId: string | null = null;
   let traits: Record<string, unknown> = {};
+  let warnings: WarningSummaries = {};
   if (link.rows.length > 0) {
     const profile = link.rows[0].profile;
     const all = await db.query<{ id: string }>('SELECT id FROM identities WHERE project = $1 AND profile = $2 ORDER BY id', [p, profile]);
     ids = all.rows.map((r) => r.id);
-    const row = await db.query<{ user_id: string | null; traits: string }>('SELECT user_id, traits::text AS traits FROM profiles WHERE project = $1 AND profile = $2', [p, profile]);
+    const row = await db.query<{ user_id: string | null; traits: string; warnings: string }>(
+      'SELECT user_id, traits::text AS traits, warnings::text AS warnings FROM profiles WHERE project = $1 AND profile = $2',
+      [p, profile],
+    );
     if (row.rows.length > 0) {
       userId = decNull(row.rows[0].user_id);
       traits = decJson(row.rows[0].traits);
+      warnings = decJson<WarningSummaries>(row.rows[0].warnings);
     }
   }
   const stats = await db.query<{ n: number; first: number | null; last: number | null }>(
@@ -38,6 +43,7 @@ export async function readProfile(db: pg.Pool, project: string, id: string, rece
     lastSeen: last,
     eventCount: n,
     recentEvents: events.rows.map((r) => decJson<Record<string, unknown>>(r.body)),
+    warnings,
   };
 }
 
@@ -78,7 +84,7 @@ export async function searchProfiles(db: pg.Pool, project: string, s: ProfileSea
 
 export async function readGroup(db: pg.Pool, project: string, groupId: string, m: { limit: number; after?: string }): Promise<Group | null> {
   const params: unknown[] = [enc(project), enc(groupId)];
-  const g = await db.query<{ traits: string }>('SELECT traits::text AS traits FROM groups WHERE project = $1 AND group_id = $2', params);
+  const g = await db.query<{ traits: string; warnings: string }>('SELECT traits::text AS traits, warnings::text AS warnings FROM groups WHERE project = $1 AND group_id = $2', params);
   if (g.rows.length === 0) return null;
   const count = await db.query<{ n: number }>('SELECT count(*)::float8 AS n FROM group_members WHERE project = $1 AND group_id = $2', params);
   if (m.after !== undefined) params.push(enc(m.after));
@@ -92,6 +98,7 @@ export async function readGroup(db: pg.Pool, project: string, groupId: string, m
   return {
     groupId,
     traits: decJson<Record<string, unknown>>(g.rows[0].traits),
+    warnings: decJson<WarningSummaries>(g.rows[0].warnings),
     memberCount: count.rows[0].n,
     members: page.map((r) => ({ id: dec(r.member), since: r.since })),
     nextMember: more ? dec(page.at(-1)!.member) : null,

@@ -83,10 +83,26 @@ CREATE TABLE group_members (
   PRIMARY KEY (project, group_id, member)
 );`;
 
-const MIGRATIONS = [V1];
+/**
+ * v2 (issue 13, bounded state): each profile keeps the count and UTF-8 bytes of its linked ids (the
+ * linked-ids bounds are checked without reading every link; ids holding U+0000/U+0001 are counted in
+ * their stored form, pg.text.ts, a byte or two more), profiles and groups keep a summary of their
+ * warnings, and a warning says whether it is about a profile or a group.
+ */
+const V2 = `
+ALTER TABLE profiles ADD COLUMN id_count BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN id_bytes BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN warnings JSON NOT NULL DEFAULT '{}';
+UPDATE profiles p SET id_count = s.n, id_bytes = s.b
+  FROM (SELECT project, profile, count(*) AS n, sum(octet_length(id)) AS b FROM identities GROUP BY project, profile) AS s
+  WHERE p.project = s.project AND p.profile = s.profile;
+ALTER TABLE groups ADD COLUMN warnings JSON NOT NULL DEFAULT '{}';
+ALTER TABLE identity_warnings ADD COLUMN subject TEXT NOT NULL DEFAULT 'profile';`;
 
-/** Creates the schema if needed and applies the migrations it lacks, one process at a time. */
-export async function migrate(pool: pg.Pool, schema: string): Promise<void> {
+const MIGRATIONS = [V1, V2];
+
+/** Creates the schema if needed and applies the migrations it lacks, up to `target` (tests stop early), one process at a time. */
+export async function migrate(pool: pg.Pool, schema: string, target = MIGRATIONS.length): Promise<void> {
   const c = await pool.connect();
   try {
     await c.query(`SELECT pg_advisory_lock(hashtextextended($1, 0))`, [`solute.migrate:${schema}`]);
@@ -94,7 +110,7 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<void> {
       await c.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
       await c.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())');
       const r = await c.query<{ v: number }>('SELECT coalesce(max(version), 0)::int AS v FROM schema_version');
-      for (let v = r.rows[0].v; v < MIGRATIONS.length; v++) {
+      for (let v = r.rows[0].v; v < target; v++) {
         await c.query('BEGIN');
         try {
           await c.query(MIGRATIONS[v]);

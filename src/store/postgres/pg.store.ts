@@ -5,6 +5,7 @@
 import pg from 'pg';
 import type {
   BatchSteps,
+  CommitOptions,
   DeadLetter,
   DeadLetterFilter,
   DeadLetterInput,
@@ -19,6 +20,7 @@ import type {
 import type { Group, Profile, ProfileReader, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
 import { migrate } from './pg.schema.js';
 import { applyStatefulSteps, underSavepoint } from './pg.state.js';
+import { withWarnings } from '../stateful-lines.js';
 import { readGroup, readProfile, searchProfiles } from './pg.profiles.js';
 import { dec, decJson, decNull, enc, encJson, encNull } from './pg.text.js';
 import { pgStats } from './pg.stats.js';
@@ -73,19 +75,19 @@ export class PgStore implements EventStore, ProfileReader {
     return this.scalar('SELECT count(*)::float8 AS v FROM events');
   }
 
-  async commitBatch(batch: StoreBatch, steps: BatchSteps): Promise<LoadResult> {
+  async commitBatch(batch: StoreBatch, steps: BatchSteps, opts: CommitOptions = {}): Promise<LoadResult> {
     return this.transaction(async (c) => {
       // Claims the batch id first: a second committer of the same batch waits here for the first, then finds it done.
       const source = batch.source ?? '';
       const claim = await c.query('INSERT INTO segments (source, id, events, dead_letters) VALUES ($1, $2, 0, 0) ON CONFLICT (source, id) DO NOTHING', [source, batch.segment]);
       if (claim.rowCount === 0) return { stored: 0, deadLettered: 0 };
-      const { keep, dead } = await applyStatefulSteps(c, batch.segment, batch.lines, steps);
+      const { keep, dead, warnings } = await applyStatefulSteps(c, batch.segment, batch.lines, steps);
       const stored = await insertEvents(c, batch.segment, keep, dead);
       const deadLetters = [...batch.deadLetters, ...dead];
       await insertDeadLetters(c, deadLetters);
       await c.query('UPDATE segments SET events = $3, dead_letters = $4 WHERE source = $1 AND id = $2', [source, batch.segment, stored, deadLetters.length]);
-      return { stored, deadLettered: deadLetters.length };
-    });
+      return withWarnings({ stored, deadLettered: deadLetters.length }, warnings);
+    }, opts.dryRun === true);
   }
 
   async commitReplay(
@@ -189,15 +191,18 @@ export class PgStore implements EventStore, ProfileReader {
     return this.closing;
   }
 
-  /** Runs fn in a transaction on one pooled client, redoing it on a deadlock or serialization failure. */
-  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs fn in a transaction on one pooled client, redoing it on a deadlock or serialization failure;
+   * rolled back at the end when `dryRun` (its result is returned all the same).
+   */
+  private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>, dryRun = false): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const c = await this.pool.connect();
       let broken = false;
       try {
         await c.query('BEGIN');
         const result = await fn(c);
-        await c.query('COMMIT');
+        await c.query(dryRun ? 'ROLLBACK' : 'COMMIT');
         return result;
       } catch (err) {
         await c.query('ROLLBACK').catch(() => {
