@@ -47,7 +47,17 @@ async function serve(argv: string[]): Promise<void> {
   const config = loadConfig(process.env, values.port !== undefined ? { port: Number(values.port) } : {});
   // Loaded here so that `keys ...` starts without the server's dependencies (DuckDB, Fastify).
   const { startSolute } = await import('../main.js');
+  // A signal that arrives while the server starts (it answers /readyz a moment before this function
+  // goes on) is kept and acted on once it has started, so it still ends in a clean shutdown.
+  let early: string | null = null;
+  const keep = (signal: string) => () => (early ??= signal);
+  const keepTerm = keep('SIGTERM');
+  const keepInt = keep('SIGINT');
+  process.on('SIGTERM', keepTerm);
+  process.on('SIGINT', keepInt);
   const solute = await startSolute(config);
+  process.off('SIGTERM', keepTerm);
+  process.off('SIGINT', keepInt);
   let signalled = false;
   const stop = (signal: string) => {
     if (signalled) return;
@@ -64,6 +74,7 @@ async function serve(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (early !== null) stop(early);
   // The last resort: a rejection or exception nothing handled is a defect, but it must not end the
   // process mid-write. Log it, stop accepting, flush and close in order (everything acknowledged is
   // already in the log, which the next start recovers), then exit 1 for the supervisor to restart.
