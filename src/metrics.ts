@@ -19,7 +19,12 @@ export function createMetrics() {
       registers: [registry],
     }),
     accepted: new Counter({ name: 'solute_events_accepted_total', help: 'Events accepted (acknowledged), duplicates included', registers: [registry] }),
-    rejected: new Counter({ name: 'solute_events_rejected_total', help: 'Events rejected as invalid', registers: [registry] }),
+    rejected: new Counter({
+      name: 'solute_events_rejected_total',
+      help: 'Events rejected as invalid, by error code (SOL_ERR_EVENT_INVALID, SOL_ERR_EVENT_TOO_LARGE)',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
     rateLimited: new Counter({
       name: 'solute_events_rate_limited_total',
       help: 'Events refused (whole requests, 429) by a project rate limit, by project',
@@ -42,6 +47,10 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
+    /** Counts a request's per-event errors under their codes. */
+    countRejected(errors: ReadonlyArray<{ code: string }>) {
+      for (const e of errors) m.rejected.inc({ code: e.code });
+    },
     /** Wires the gauges that read live state. */
     observe(src: MetricSources) {
       new Gauge({

@@ -3,6 +3,7 @@
 import { SoluteError, formatMessage } from '../errors.js';
 import type { EventLog } from '../contracts/event-log.js';
 import type { Dedupe } from '../contracts/dedupe.js';
+import type { AckTap, AckedEvent } from '../contracts/console.js';
 import { checkEvent, checkSegmentEvent, isIsoDateTime } from './check/check-event.js';
 import { mayHoldLoneSurrogate, wellFormed } from '../lib/well-formed.js';
 import { truncateIp } from '../lib/ip.js';
@@ -24,6 +25,8 @@ export interface AcceptDeps {
   /** Accepted events not yet stored. */
   backlog: () => number;
   now?: () => number;
+  /** The console's live view: handed each request's events once durable, only while someone watches the project. */
+  tap?: AckTap;
 }
 
 export interface EventError {
@@ -125,6 +128,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
     const tails: string[] = [];
     const keys = new Uint32Array(batch.length * 4);
     let duplicates = 0;
+    const watched: AckedEvent[] | null = deps.tap?.watching(project) ? [] : null;
 
     for (let i = 0; i < batch.length; i++) {
       const event = batch[i] as Record<string, unknown>;
@@ -191,6 +195,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       const claim = deps.dedupe.claim(keys, n * 4, day);
       if (claim === 'present') {
         duplicates++;
+        watched?.push({ event: stored, duplicate: true });
       } else if (claim === 'full') {
         deps.dedupe.release(keys, n);
         throw new SoluteError('SOL_ERR_DEDUPE_FULL', [], { retryAfter: config.retryAfterSeconds });
@@ -200,6 +205,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
           ',"t":' + t + ',"y":"' + stored.type + '","n":' + jsonOrNull(stored.event) + ',"u":' + jsonOrNull(stored.userId) +
             ',"a":' + jsonOrNull(stored.anonymousId) + ',"m":' + JSON.stringify(stored.messageId) + ',"i":' + ipJson + ',"e":' + json + '}\n',
         );
+        watched?.push({ event: stored, duplicate: false });
       }
     }
 
@@ -225,6 +231,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       if (duplicates > 0 && deps.log.failures !== failuresBefore) {
         throw new SoluteError('SOL_ERR_LOG_UNAVAILABLE', [], { retryAfter: config.retryAfterSeconds });
       }
+      if (watched !== null) deps.tap!.acknowledged(project, watched); // durable now; the tap only queues them
     }
     return { success: errors.length === 0, processed, failed: errors.length, duplicates, errors };
   };
