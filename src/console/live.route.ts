@@ -29,7 +29,12 @@ export function liveRoute(app: FastifyInstance, deps: { live: LiveFeed; sessions
         summary: 'Live events: a Server-Sent Events stream of the events this process acknowledges (console session only)',
         security: CONSOLE_SECURITY,
         querystring: LiveQuery,
-        produces: ['text/event-stream'],
+        response: {
+          200: {
+            description: 'Server-Sent Events: `events` (a JSON array of {id, duplicate, event}), `dropped`, `gap`, `signedout`; comment lines are heartbeats',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+        },
       },
     },
     async (req, reply) => {
