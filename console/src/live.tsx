@@ -149,7 +149,7 @@ export function LiveView({ active }: { active: boolean }) {
             <ol class="rows" aria-label={`Latest ${rows.length} events, newest first`}>
               {rows.map((r) => (
                 <li key={r.id}>
-                  <button type="button" class={`row ${selected?.id === r.id ? 'selected' : ''}`} onClick={() => setSelected(r)} aria-label={`${displayName(r.event)}, ${r.event.type}${r.duplicate ? ', duplicate' : ''}: inspect`}>
+                  <button type="button" class={`row ${selected?.id === r.id ? 'selected' : ''}`} onClick={() => setSelected(r)} aria-pressed={selected?.id === r.id}>
                     <span class="t">{time(r.event.receivedAt)}</span>
                     <span class={`type type-${String(r.event.type)}`}>{String(r.event.type)}</span>
                     <span class="name">{displayName(r.event)}</span>

@@ -24,6 +24,7 @@ export function liveRoute(app: FastifyInstance, deps: { live: LiveFeed; sessions
   app.get<{ Querystring: Static<typeof LiveQuery> }>(
     '/api/console/live',
     {
+      exposeHeadRoute: false, // a HEAD would hold a stream open with nothing to read
       onRequest: requireSession(deps.sessions, 'the live view streams'),
       schema: {
         summary: 'Live events: a Server-Sent Events stream of the events this process acknowledges (console session only)',
