@@ -46,6 +46,10 @@ export const ConfigSchema = Type.Object(
     storeThreads: Type.Integer({ minimum: 1, default: 2 }),
     /** How often key revocations made by the CLI are picked up (ms). */
     keyRefreshMs: Type.Integer({ minimum: 50, default: 1000 }),
+    /** Lifetime of a console session (ms); 12 hours. Signing out, or revoking the key, ends it earlier. */
+    consoleSessionMs: Type.Integer({ minimum: 1000, default: 12 * 3_600_000 }),
+    /** Live-view streams (console tabs watching live events) open at once on this process; more get 503. */
+    consoleLiveSubscribers: Type.Integer({ minimum: 1, default: 32 }),
     /** Hard deadline for graceful shutdown (ms). */
     shutdownTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
     /** Time a client has to send its request headers (ms); slower clients get 408 and are disconnected. */
@@ -121,6 +125,8 @@ const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
   storeCheckpointThreshold: 'SOLUTE_STORE_CHECKPOINT_THRESHOLD',
   storeThreads: 'SOLUTE_STORE_THREADS',
   keyRefreshMs: 'SOLUTE_KEY_REFRESH_MS',
+  consoleSessionMs: 'SOLUTE_CONSOLE_SESSION_MS',
+  consoleLiveSubscribers: 'SOLUTE_CONSOLE_LIVE_SUBSCRIBERS',
   shutdownTimeoutMs: 'SOLUTE_SHUTDOWN_TIMEOUT_MS',
   retryAfterSeconds: 'SOLUTE_RETRY_AFTER_SECONDS',
   headersTimeoutMs: 'SOLUTE_HEADERS_TIMEOUT_MS',

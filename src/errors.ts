@@ -8,6 +8,8 @@ export const ERRORS = {
   SOL_ERR_AUTH_INVALID_KEY: { status: 401, message: 'invalid API key: unknown or revoked' },
   SOL_ERR_AUTH_MISSING_BEARER: { status: 401, message: 'missing secret key: send Authorization: Bearer sk_...' },
   SOL_ERR_AUTH_WRONG_KEY_KIND: { status: 403, message: '%s' },
+  SOL_ERR_AUTH_SESSION_REQUIRED: { status: 401, message: '%s' },
+  SOL_ERR_AUTH_CSRF: { status: 403, message: 'refused as a possible cross-site request (%s): console requests that change something must come from the console itself' },
   SOL_ERR_AUTH_ORIGIN_NOT_ALLOWED: { status: 403, message: 'origin %s may not send events for this project (see bin/solute origins)' },
   SOL_ERR_BODY_INVALID_JSON: { status: 400, message: 'request body is not valid JSON: %s' },
   SOL_ERR_BODY_TOO_LARGE: { status: 413, message: 'request body exceeds the limit of %s bytes' },
@@ -39,6 +41,7 @@ export const ERRORS = {
   SOL_ERR_INGEST_SLOW_DOWN: { status: 429, message: '%s' },
   SOL_ERR_RATE_LIMITED: { status: 429, message: 'rate limit of this project reached (%s events per second, %s at once): this batch of %s events fits in %s s; nothing of it was kept' },
   SOL_ERR_OVERLOADED: { status: 503, message: 'too many request bytes in flight; retry later' },
+  SOL_ERR_CONSOLE_BUSY: { status: 503, message: 'too many live views are open on this server (at most %s); close one, or retry later' },
   SOL_ERR_NOT_READY: { status: 503, message: 'server is starting or shutting down; retry later' },
   SOL_ERR_INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, Entry>;

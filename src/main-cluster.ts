@@ -20,6 +20,9 @@ import type { EventStep } from './process/pipeline.js';
 import { PgStore } from './store/postgres/pg.store.js';
 import { PgMetaStore } from './store/postgres/pg.meta.js';
 import { schemaFor } from './store/postgres/pg.schema-name.js';
+import { PgSessionStore } from './store/postgres/pg.console-sessions.js';
+import { LiveFeed } from './console/live-feed.js';
+import { deadLetterOps } from './process/dead-letter-ops.js';
 
 export interface ClusterHandle {
   url: string;
@@ -53,10 +56,11 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
   // 1. The store and the keys, both in PostgreSQL (migrations run at open, under an advisory lock).
   const schema = await schemaFor(config.store, config.pgSchema);
   const store = await PgStore.open(config.store, { schema });
-  const metaPool = new pg.Pool({ connectionString: config.store, max: 2 });
+  const metaPool = new pg.Pool({ connectionString: config.store, max: 4 }); // keys, and console sessions
   metaPool.on('error', (err) => logger.warn({ err }, 'PostgreSQL connection of the key store lost'));
   const meta = await PgMetaStore.open(metaPool, { schema, logger });
   await meta.watch(config.keyRefreshMs);
+  const sessions = await PgSessionStore.open(metaPool, meta.schema); // console sessions, valid on every process
 
   // 2. The log: the stream, and the durable consumer (its backlog is what ingest's bound reads).
   const nc = await connectNats({ servers: config.log, name: `solute-${config.role}-${process.pid}` });
@@ -92,6 +96,10 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
   if (ingest) log = await retry(logger, 'JetStream log setup', () => NatsLog.open(nc, { stream: config.natsStream }));
   metrics.observe({ backlog, dedupeKeys: () => dedupe.stats().occupied, dedupeBytes: () => dedupe.stats().bytes });
   let accepting = true;
+  // The live view sees the events this process acknowledges (an ingest role); replays run here, in any role.
+  const live = log
+    ? new LiveFeed({ maxSubscribers: config.consoleLiveSubscribers, revalidateMs: config.keyRefreshMs, revalidate: (h) => sessions.stillValid(h, Date.now()), registry: metrics.registry })
+    : undefined;
   const app = buildApp(config, {
     logger,
     keys: meta,
@@ -99,7 +107,8 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
     store,
     profiles: store,
     stats: store.stats(),
-    acceptBatch: log ? createAcceptBatch(config, { log, dedupe, backlog }) : undefined,
+    acceptBatch: log ? createAcceptBatch(config, { log, dedupe, backlog, tap: live }) : undefined,
+    console: { sessions, live, deadLetters: deadLetterOps(store, new BatchLoader({ store, logger, steps, batchSteps: createBatchSteps(config) })) },
     readiness: () => ({
       accepting,
       logWritable: log?.writable ?? !nc.isClosed(),

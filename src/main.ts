@@ -15,7 +15,9 @@ import { createBulkEnrich, createEnrich } from './process/steps/enrich.js';
 import { DuckDbStore } from './store/duckdb/duckdb.store.js';
 import { MetaStore } from './store/sqlite/meta.store.js';
 import { startAdminServer, type AdminOps } from './admin/admin.server.js';
-import type { EventStore, ReplayResult } from './contracts/event-store.js';
+import { deadLetterOps } from './process/dead-letter-ops.js';
+import { LiveFeed } from './console/live-feed.js';
+import { SqliteSessionStore } from './store/sqlite/console-sessions.js';
 import { duckDbStats } from './store/duckdb/stats.queries.js';
 import { tightenTree } from './lib/private-files.js';
 
@@ -65,6 +67,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
   // 1. Metadata (keys), store, dedupe index.
   const meta = new MetaStore(paths.meta);
   meta.watch(config.keyRefreshMs);
+  const sessions = new SqliteSessionStore(paths.meta); // console sessions, beside the keys
   const store = await DuckDbStore.open(paths.store, { memoryLimit: config.storeMemoryLimit, threads: config.storeThreads, checkpointThreshold: config.storeCheckpointThreshold }).catch((err: Error) => {
     // One process owns a data directory; say so plainly rather than with DuckDB's lock message alone.
     if (/lock/i.test(err.message)) throw new Error(`the data directory ${config.dataDir} is in use by another solute serve (${err.message})`);
@@ -119,6 +122,13 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
   const projectBacklog = (project: string) => processor.backlogOf(project) + log.openCountOf(project);
   metrics.observe({ backlog, dedupeKeys: () => dedupe.stats().occupied, dedupeBytes: () => dedupe.stats().bytes });
   let accepting = true;
+  const live = new LiveFeed({
+    maxSubscribers: config.consoleLiveSubscribers,
+    revalidateMs: config.keyRefreshMs,
+    revalidate: (hashes) => sessions.stillValid(hashes, Date.now()),
+    registry: metrics.registry,
+  });
+  const ops = deadLetterOps(store, processor);
   const app = buildApp(config, {
     logger,
     keys: meta,
@@ -126,7 +136,8 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     store,
     profiles: store,
     stats: await duckDbStats(store.queryConnection()),
-    acceptBatch: createAcceptBatch(config, { log, dedupe, backlog, projectBacklog }),
+    acceptBatch: createAcceptBatch(config, { log, dedupe, backlog, projectBacklog, tap: live }),
+    console: { sessions, live, deadLetters: ops },
     readiness: () => ({
       accepting,
       logWritable: log.writable,
@@ -136,7 +147,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     }),
   });
   const url = await app.listen({ port: config.port, host: config.host });
-  const admin = await startAdminServer(paths.adminSocket, adminOps(store, processor), logger);
+  const admin = await startAdminServer(paths.adminSocket, ops, logger);
   logger.info({ url, dataDir: config.dataDir, dedupeKeys: dedupe.stats().occupied }, 'solute listening');
 
   let closing: Promise<void> | null = null;
@@ -159,38 +170,12 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
       logger.debug('shutdown: processor stopped');
       // 4. Close the stores.
       await store.close();
+      await sessions.close();
       meta.close();
       logger.info('solute stopped');
     })());
 
   return { url, logger, drained: () => processor.drained(), close };
-}
-
-/** Dead-letter operations over the store and the processor (the admin socket, and the CLI when no server runs). */
-function adminOps(store: EventStore, processor: Pick<Processor, 'replay'>): AdminOps {
-  return {
-    deadLetters: (filter) => store.deadLetters(filter),
-    async replay({ ids, project }): Promise<ReplayResult> {
-      const total: ReplayResult = { stored: 0, failed: 0, missing: 0 };
-      const add = (r: ReplayResult) => ((total.stored += r.stored), (total.failed += r.failed), (total.missing += r.missing));
-      if (ids !== undefined) {
-        for (let i = 0; i < ids.length; i += 1000) {
-          const page = ids.slice(i, i + 1000);
-          const found = await store.deadLetters({ ids: page, project, limit: page.length });
-          add(await processor.replay(found));
-          total.missing += page.length - found.length;
-        }
-        return total;
-      }
-      let after = 0;
-      for (;;) {
-        const page = await store.deadLetters({ project, limit: 1000, afterId: after });
-        if (page.length === 0) return total;
-        add(await processor.replay(page));
-        after = page.at(-1)!.id;
-      }
-    },
-  };
 }
 
 /** The store and the processor without HTTP or log: bin/solute dead-letters when no server runs. */
@@ -201,12 +186,12 @@ export async function openOffline(config: Config, logger: Logger): Promise<Admin
     const { BatchLoader } = await import('./process/batch-loader.js');
     const { schemaFor } = await import('./store/postgres/pg.schema-name.js');
     const store = await PgStore.open(config.store, { schema: await schemaFor(config.store, config.pgSchema) });
-    return { ...adminOps(store, new BatchLoader({ store, logger, steps: eventSteps(config), batchSteps: createBatchSteps(config) })), close: () => store.close() };
+    return { ...deadLetterOps(store, new BatchLoader({ store, logger, steps: eventSteps(config), batchSteps: createBatchSteps(config) })), close: () => store.close() };
   }
   const paths = dataPaths(config.dataDir);
   const store = await DuckDbStore.open(paths.store, { memoryLimit: config.storeMemoryLimit, threads: config.storeThreads, checkpointThreshold: config.storeCheckpointThreshold });
   const processor = new Processor({ store, persistKeys: async () => undefined, logger, steps: eventSteps(config), batchSteps: createBatchSteps(config) });
-  return { ...adminOps(store, processor), close: () => store.close() };
+  return { ...deadLetterOps(store, processor), close: () => store.close() };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -21,8 +21,13 @@ export function createMetrics() {
       registers: [registry],
     }),
     accepted: new Counter({ name: 'solute_events_accepted_total', help: 'Events accepted (acknowledged), duplicates included', registers: [registry] }),
-    rejected: new Counter({ name: 'solute_events_rejected_total', help: 'Events rejected as invalid', registers: [registry] }),
     // No project label, here or on any metric: /metrics needs no key, so it must not name projects.
+    rejected: new Counter({
+      name: 'solute_events_rejected_total',
+      help: 'Events rejected as invalid, by error code (SOL_ERR_EVENT_INVALID, SOL_ERR_EVENT_TOO_LARGE)',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
     rateLimited: new Counter({
       name: 'solute_events_rate_limited_total',
       help: 'Events refused (whole requests, 429) by a project rate limit, all projects together',
@@ -66,6 +71,10 @@ export function createMetrics() {
         if (bound !== null) this.stateBounds.inc({ bound, kind: w.subject });
       }
       this.segmentLoad.observe(seconds);
+    },
+    /** Counts a request's per-event errors under their codes. */
+    countRejected(errors: ReadonlyArray<{ code: string }>) {
+      for (const e of errors) m.rejected.inc({ code: e.code });
     },
     /** Wires the gauges that read live state. */
     observe(src: MetricSources) {

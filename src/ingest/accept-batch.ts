@@ -3,6 +3,7 @@
 import { SoluteError, formatMessage } from '../errors.js';
 import type { EventLog } from '../contracts/event-log.js';
 import type { Dedupe } from '../contracts/dedupe.js';
+import type { AckTap, AckedEvent } from '../contracts/console.js';
 import { checkEvent, checkSegmentEvent, isIsoDateTime } from './check/check-event.js';
 import { mayHoldLoneSurrogate, wellFormed } from '../lib/well-formed.js';
 import { truncateIp } from '../lib/ip.js';
@@ -32,6 +33,8 @@ export interface AcceptDeps {
   /** Accepted events of one project not yet stored; absent: no per-project bound (a cluster's shared log). */
   projectBacklog?: (project: string) => number;
   now?: () => number;
+  /** The console's live view: handed each request's events once durable, only while someone watches the project. */
+  tap?: AckTap;
 }
 
 export interface EventError {
@@ -148,6 +151,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
     /** The log lines' size so far: UTF-16 units, and bytes once the units could pass the bound (3 bytes a unit at most). */
     let storedChars = 0;
     let storedBytes = -1;
+    const watched: AckedEvent[] | null = deps.tap?.watching(project) ? [] : null;
 
     for (let i = 0; i < batch.length; i++) {
       const event = batch[i] as Record<string, unknown>;
@@ -216,6 +220,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
         const claim = deps.dedupe.claim(keys, claimed * 4, day, project);
         if (claim === 'present') {
           duplicates++;
+          watched?.push({ event: stored, duplicate: true });
           continue;
         }
         if (claim !== 'inserted') {
@@ -230,6 +235,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
         ',"t":' + t + ',"y":"' + stored.type + '","n":' + jsonOrNull(stored.event) + ',"u":' + jsonOrNull(stored.userId) +
         ',"a":' + jsonOrNull(stored.anonymousId) + ',"m":' + JSON.stringify(stored.messageId) + ',"i":' + ipJson + (assigned ? ',"k":0' : '') + ',"e":' + json + '}\n';
       tails.push(tail);
+      watched?.push({ event: stored, duplicate: false });
       // Bounded per request: a small /v1 body whose batch context is copied into 10,000 events would
       // otherwise write hundreds of MB (and pass V8's string limit while being joined).
       storedChars += tail.length;
@@ -274,6 +280,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       if (duplicates > 0 && deps.log.failures !== failuresBefore) {
         throw new SoluteError('SOL_ERR_LOG_UNAVAILABLE', [], { retryAfter: config.retryAfterSeconds });
       }
+      if (watched !== null) deps.tap!.acknowledged(project, watched); // durable now; the tap only queues them
     }
     return { success: errors.length === 0, processed, failed: errors.length, duplicates, errors };
   };

@@ -23,6 +23,7 @@ import type { ProfileReader } from '../contracts/profiles.js';
 import { statsRoutes } from '../query/stats.route.js';
 import type { StatsStore } from '../contracts/stats-store.js';
 import { openApiRoute, registerOpenApi } from './openapi.js';
+import { registerConsole, type ConsoleDeps } from '../console/console.plugin.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -37,6 +38,8 @@ export interface AppDeps {
   profiles?: ProfileReader;
   /** The stats queries; absent: no /api/stats routes. */
   stats?: StatsStore;
+  /** The console (its files, sign-in, live view, dead letters, health); absent: none of its routes. */
+  console?: ConsoleDeps;
 }
 
 const INGEST_ROUTES = new Set(['/api/events', ...Object.keys(SEGMENT_ROUTES)]);
@@ -179,6 +182,8 @@ export function buildApp(config: Config, deps: AppDeps): FastifyInstance {
   // them (it collects routes as they are added); the hooks and handlers above still apply to them.
   registerOpenApi(app);
   app.register(async (api) => {
+    // First: its session hook lets the read routes below serve a signed-in console.
+    if (deps.console) registerConsole(api, config, { keys: deps.keys, metrics: deps.metrics, console: deps.console });
     healthRoutes(api, deps);
     openApiRoute(api);
     if (deps.acceptBatch) {

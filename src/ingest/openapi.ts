@@ -46,6 +46,12 @@ export function registerOpenApi(app: FastifyInstance): void {
           secretKey: { type: 'http', scheme: 'bearer', description: 'a secret key (sk_...): read only' },
           segmentBasic: { type: 'http', scheme: 'basic', description: '/v1 only: the write key as the Basic user name' },
           writeKeyQuery: { type: 'apiKey', in: 'query', name: 'writeKey', description: '/v1 only: the write key in the query (beacons)' },
+          consoleSession: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'solute_session',
+            description: 'the console session (POST /api/console/session with a secret key); requests that change something also send X-Solute-Csrf',
+          },
         },
       },
     },

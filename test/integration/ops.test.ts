@@ -66,7 +66,7 @@ describe('health, metrics and routing', () => {
     expect(text).toMatch(/^# TYPE solute_processing_backlog_events gauge$/m);
 
     expect(delta('solute_events_accepted_total')).toBe(3);
-    expect(delta('solute_events_rejected_total')).toBe(3);
+    expect(delta('solute_events_rejected_total', { code: 'SOL_ERR_EVENT_INVALID' })).toBe(3);
     expect(delta('solute_events_duplicate_total')).toBe(1);
     expect(metricValue(text, 'solute_processing_backlog_events')).toBe(0);
 

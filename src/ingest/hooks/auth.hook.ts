@@ -6,6 +6,8 @@ import type { KeyResolver, ResolvedKey } from '../../contracts/key-store.js';
 declare module 'fastify' {
   interface FastifyRequest {
     apiKey?: ResolvedKey;
+    /** The secret key a console session stands for (src/console/session.ts), when the request carries its cookie and no Authorization. */
+    consoleKey?: ResolvedKey;
   }
 }
 
@@ -90,6 +92,10 @@ function bodyKey(body: unknown): string | null {
 /** Read routes: a secret key as Authorization: Bearer. */
 export function secretKeyHook(keys: KeyResolver) {
   return async function secretKeyAuth(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    if (req.consoleKey) {
+      req.apiKey = req.consoleKey; // the console, signed in with a secret key: the same reads
+      return;
+    }
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
     if (!m) throw new SoluteError('SOL_ERR_AUTH_MISSING_BEARER');
     const resolved = keys.resolve(m[1]);

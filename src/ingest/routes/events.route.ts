@@ -26,7 +26,7 @@ export function eventsRoute(app: FastifyInstance, deps: { acceptBatch: AcceptBat
     const result = await deps.acceptBatch(req.apiKey!.project, req.body, undefined, req.ip ?? null);
     deps.metrics.accepted.inc(result.processed);
     deps.metrics.duplicates.inc(result.duplicates);
-    deps.metrics.rejected.inc(result.failed);
+    deps.metrics.countRejected(result.errors);
     if (result.processed === 0) {
       // No event accepted: 400 with the per-event body, plus the stable code every error body has.
       return reply.code(400).send({ ...result, code: 'SOL_ERR_BATCH_NO_VALID_EVENTS' satisfies SoluteError['code'], message: new SoluteError('SOL_ERR_BATCH_NO_VALID_EVENTS').message });

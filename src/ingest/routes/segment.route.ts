@@ -74,7 +74,7 @@ export function segmentRoutes(
         const result = await deps.acceptBatch(req.apiKey!.project, req.body, opts, req.ip ?? null);
         deps.metrics.accepted.inc(result.processed);
         deps.metrics.duplicates.inc(result.duplicates);
-        deps.metrics.rejected.inc(result.failed);
+        deps.metrics.countRejected(result.errors);
         // 200 even when no event was valid (Segment does so; a 4xx makes RudderStack's SDK crash its
         // host app): the per-event body says what failed.
         return reply.code(200).send(result);

@@ -1,0 +1,246 @@
+// Overview: events and distinct users per hour or day in a time zone, top events and top pages, for
+// a time range. Totals come from the same API the figures come from (GET /api/stats/events).
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { ApiError, api } from './api.js';
+import { Chart, type Bucket } from './chart.js';
+import { dateTime, num } from './format.js';
+
+type Range = '24h' | '7d' | '30d' | 'custom';
+const RANGES: Array<[Range, string, number]> = [
+  ['24h', 'Last 24 hours', 24],
+  ['7d', 'Last 7 days', 24 * 7],
+  ['30d', 'Last 30 days', 24 * 30],
+  ['custom', 'Custom', 0],
+];
+const HOUR = 3_600_000;
+
+interface Stats {
+  buckets: Bucket[];
+  total: { count: number; users: number };
+  from: string;
+  to: string;
+}
+interface Top {
+  events: Array<{ event: string; count: number; users: number }>;
+}
+interface TopPages {
+  pages: Array<{ path: string; count: number; users: number }>;
+}
+
+function browserZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+function zones(): string[] {
+  const list = (Intl as unknown as { supportedValuesOf?: (k: string) => string[] }).supportedValuesOf?.('timeZone') ?? [];
+  return [...new Set(['UTC', browserZone(), ...list])];
+}
+
+/** A datetime-local value (the browser's local time) for an instant. */
+function localInput(ms: number): string {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 16);
+}
+
+export function OverviewView() {
+  const [range, setRange] = useState<Range>('24h');
+  const [interval, setInterval_] = useState<'hour' | 'day'>('hour');
+  const [tz, setTz] = useState(browserZone());
+  const [customFrom, setCustomFrom] = useState(localInput(Date.now() - 7 * 24 * HOUR));
+  const [customTo, setCustomTo] = useState(localInput(Date.now()));
+  const [tick, setTick] = useState(0);
+  const [stats, setStats] = useState<Stats | null>(null);
+  const [top, setTop] = useState<Top | null>(null);
+  const [pages, setPages] = useState<TopPages | 'missing' | null>(null);
+  const [error, setError] = useState('');
+  const [loading, setLoading] = useState(false);
+  const allZones = useMemo(zones, []);
+
+  const bounds = useMemo(() => {
+    if (range === 'custom') return { from: new Date(customFrom).getTime(), to: new Date(customTo).getTime() };
+    const hours = RANGES.find((r) => r[0] === range)![2];
+    const to = Math.ceil(Date.now() / 60_000) * 60_000; // the next whole minute: the current one included
+    return { from: to - hours * HOUR, to };
+  }, [range, customFrom, customTo, tick]);
+
+  const tooLong = interval === 'hour' && bounds.to - bounds.from > 31 * 24 * HOUR;
+
+  useEffect(() => {
+    if (!Number.isFinite(bounds.from) || !Number.isFinite(bounds.to) || bounds.from >= bounds.to) {
+      setError('Choose a start before the end.');
+      return;
+    }
+    if (tooLong) return;
+    const from = new Date(bounds.from).toISOString();
+    const to = new Date(bounds.to).toISOString();
+    let stop = false;
+    setLoading(true);
+    setError('');
+    Promise.all([
+      api<Stats>('api/stats/events', { query: { from, to, interval, tz } }),
+      api<Top>('api/stats/top-events', { query: { from, to, limit: 10 } }),
+      api<TopPages>('api/stats/top-pages', { query: { from, to, limit: 10 } }).catch((e: ApiError) => (e.routeMissing ? ('missing' as const) : Promise.reject(e))),
+    ])
+      .then(([s, t, p]) => {
+        if (stop) return;
+        setStats(s);
+        setTop(t);
+        setPages(p);
+      })
+      .catch((e: Error) => !stop && setError(e.message))
+      .finally(() => !stop && setLoading(false));
+    return () => {
+      stop = true;
+    };
+  }, [bounds, interval, tz, tooLong]);
+
+  function pickRange(r: Range) {
+    setRange(r);
+    if (r === '30d') setInterval_('day');
+    if (r === '24h') setInterval_('hour');
+  }
+
+  return (
+    <section class="view" aria-labelledby="overview-title">
+      <div class="view-head">
+        <h1 id="overview-title">Overview</h1>
+        <button type="button" class="secondary" onClick={() => setTick(tick + 1)} disabled={loading}>
+          {loading ? 'Loading…' : 'Refresh'}
+        </button>
+      </div>
+      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Time range">
+        <div class="field">
+          <label for="ov-range">Time range</label>
+          <select id="ov-range" value={range} onChange={(e) => pickRange((e.target as HTMLSelectElement).value as Range)}>
+            {RANGES.map(([id, label]) => (
+              <option key={id} value={id}>
+                {label}
+              </option>
+            ))}
+          </select>
+        </div>
+        {range === 'custom' && (
+          <>
+            <div class="field">
+              <label for="ov-from">From (your local time)</label>
+              <input id="ov-from" type="datetime-local" value={customFrom} onChange={(e) => setCustomFrom((e.target as HTMLInputElement).value)} />
+            </div>
+            <div class="field">
+              <label for="ov-to">To (your local time)</label>
+              <input id="ov-to" type="datetime-local" value={customTo} onChange={(e) => setCustomTo((e.target as HTMLInputElement).value)} />
+            </div>
+          </>
+        )}
+        <div class="field">
+          <label for="ov-interval">Per</label>
+          <select id="ov-interval" value={interval} onChange={(e) => setInterval_((e.target as HTMLSelectElement).value as 'hour' | 'day')}>
+            <option value="hour">hour</option>
+            <option value="day">day</option>
+          </select>
+        </div>
+        <div class="field">
+          <label for="ov-tz">Time zone</label>
+          <select id="ov-tz" value={tz} onChange={(e) => setTz((e.target as HTMLSelectElement).value)}>
+            {allZones.map((z) => (
+              <option key={z} value={z}>
+                {z}
+              </option>
+            ))}
+          </select>
+        </div>
+      </form>
+      {tooLong && <p class="notice">Hourly figures cover at most 31 days: choose “day”, or a shorter range.</p>}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
+      {stats && (
+        <div data-testid="overview" data-from={stats.from} data-to={stats.to} data-tz={tz} data-interval={interval}>
+          <p class="help">
+            {dateTime(stats.from, tz)} – {dateTime(stats.to, tz)} ({tz})
+          </p>
+          <div class="tiles">
+            <div class="tile">
+              <span class="tile-label">Events</span>
+              <span class="tile-value" data-testid="total-events">
+                {num(stats.total.count)}
+              </span>
+            </div>
+            <div class="tile">
+              <span class="tile-label">Distinct users</span>
+              <span class="tile-value" data-testid="total-users">
+                {num(stats.total.users)}
+              </span>
+            </div>
+          </div>
+          <Chart buckets={stats.buckets} interval={interval} tz={tz} />
+          <div class="two">
+            <div class="card">
+              <h2>Top events</h2>
+              {top && top.events.length > 0 ? (
+                <table data-testid="top-events">
+                  <thead>
+                    <tr>
+                      <th scope="col">event</th>
+                      <th scope="col" class="n">
+                        events
+                      </th>
+                      <th scope="col" class="n">
+                        users
+                      </th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {top.events.map((e) => (
+                      <tr key={e.event}>
+                        <td>{e.event}</td>
+                        <td class="n">{num(e.count)}</td>
+                        <td class="n">{num(e.users)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              ) : (
+                <p class="help">No named events in this range.</p>
+              )}
+            </div>
+            <div class="card">
+              <h2>Top pages</h2>
+              {pages === 'missing' ? (
+                <p class="help" data-testid="top-pages-missing">
+                  Not available on this server (it has no <code>/api/stats/top-pages</code> route).
+                </p>
+              ) : pages && pages.pages.length > 0 ? (
+                <table>
+                  <thead>
+                    <tr>
+                      <th scope="col">context.page.path</th>
+                      <th scope="col" class="n">
+                        events
+                      </th>
+                      <th scope="col" class="n">
+                        users
+                      </th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {pages.pages.map((p) => (
+                      <tr key={p.path}>
+                        <td>{p.path}</td>
+                        <td class="n">{num(p.count)}</td>
+                        <td class="n">{num(p.users)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              ) : (
+                <p class="help">No pages in this range.</p>
+              )}
+            </div>
+          </div>
+        </div>
+      )}
+    </section>
+  );
+}
