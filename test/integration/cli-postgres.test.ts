@@ -63,7 +63,7 @@ describe.skipIf(!url)('bin/solute keys|origins|limits on PostgreSQL', () => {
     const list = run(env, 'keys', 'list').stdout.split('\n');
     expect(list[0]).toBe('PREFIX\tPROJECT\tKIND\tCREATED\tREVOKED');
     expect(list[1]).toMatch(new RegExp(`^${k.stdout.slice(0, 11)}\tshop\tsecret\t\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\t\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z$`));
-  });
+   }, 180_000); // 32 CLI processes one after another: ~1 s each here, ~2 s on a loaded machine
 
   it('stores the keys in PostgreSQL, hashed, where a running server sees them within milliseconds', async () => {
     const pool = new pg.Pool({ connectionString: url! });
