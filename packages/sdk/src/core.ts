@@ -156,8 +156,13 @@ export function create(o: SoluteOptions): Solute {
   let sleeping: { t: Timer; r(): void } | null = null;
   let ctrl: AbortController | null = null;
   let kaBytes = 0;
+  let leaving = false; // pagehide seen (and no pageshow since)
   let failing = false; // the last send got no answer, or one to retry: Solute is probably unreachable
-  let release: (() => void) | undefined;
+  let release: () => void = () => undefined;
+  // Locks (this tab's own, and those of the tabs whose queues it took over) are held until close() or the
+  // page's end: once taken over, a queue's lock is never granted to another tab, whose copy of
+  // localStorage might not show yet that the queue is gone.
+  const held = new Promise<void>((r) => (release = r));
   let beatTimer: Timer | undefined;
   const waiters: Array<[number, () => void]> = [];
   const watched: Record<string, 1> = {};
@@ -320,11 +325,12 @@ export function create(o: SoluteOptions): Solute {
       queueMicrotask(saveNow);
     }
   }
-  /** Writes the tab's queue; `unloading`: without the events just sent with keepalive (see hide). */
-  function saveNow(unloading?: boolean): void {
+  /** Writes the tab's queue; once the page is leaving, without the events sent with keepalive (see hide). */
+  function saveNow(): void {
     saving = false;
     if (!persist || !owned) return;
-    const items = q.slice(head).filter((i) => !unloading || !i.k);
+    const skip = leaving && !failing;
+    const items = q.slice(head).filter((i) => !skip || !i.k);
     if (!items.length) st.del(QP + tab);
     else if (!st.set(QP + tab, items.map((i) => i.t + i.s).join('\n'), false)) log('storage full or blocked: queue kept in memory');
   }
@@ -477,6 +483,8 @@ export function create(o: SoluteOptions): Solute {
    * for the next visit or a live tab (and Solute's dedupe absorbs a second copy).
    */
   function hide(gone: boolean): void {
+    // pagehide and visibilitychange come in either order; from pagehide on the page is leaving.
+    if (gone) leaving = true;
     for (;;) {
       const b = take(KEEPALIVE_BYTES - kaBytes, BATCH_EVENTS, true);
       if (!b.length) break;
@@ -498,9 +506,9 @@ export function create(o: SoluteOptions): Solute {
           if (r !== undefined) schedule();
         });
     }
-    saveNow(gone && !failing);
+    saveNow();
     // Without Web Locks, a heartbeat of 0 tells the other tabs that this queue is theirs to take.
-    if (!locks && persist && owned) gone && !q.slice(head).some((i) => !i.k) ? st.del(HP + tab) : st.set(HP + tab, gone ? '0' : '' + Date.now(), false);
+    if (!locks && persist && owned) leaving && !q.slice(head).some((i) => !i.k) ? st.del(HP + tab) : st.set(HP + tab, leaving ? '0' : '' + Date.now(), false);
   }
 
   // ---- tabs (browser, persist): each tab owns its queue; a closed tab's queue is adopted once
@@ -519,10 +527,15 @@ export function create(o: SoluteOptions): Solute {
   function watch(id: string): void {
     if (id === tab || stopped) return;
     if (locks) {
-      // Granted when the owner's lock is free: it has closed (or closes later). Only one tab gets it at a time.
+      // Granted when the owner's lock is free: it has closed (or closes later); then kept (see held).
       if (!watched[id]) {
         watched[id] = 1;
-        locks.request(QP + id, () => adopt(id)).catch(() => undefined);
+        locks
+          .request(QP + id, () => {
+            adopt(id);
+            return held;
+          })
+          .catch(() => undefined);
       }
     } else if (!(Date.now() - +(st.get(HP + id) || 0) < STALE_TAB)) adopt(id);
   }
@@ -536,6 +549,10 @@ export function create(o: SoluteOptions): Solute {
 
   const onVisibility = () => document.visibilityState === 'hidden' && hide(false);
   const onPageHide = () => hide(true);
+  const onPageShow = () => {
+    leaving = false;
+    if (!locks && persist) beat();
+  };
   const onStorage = (e: StorageEvent) => {
     const k = e.key || '';
     if (k.slice(0, QP.length) === QP) watch(k.slice(QP.length));
@@ -544,6 +561,7 @@ export function create(o: SoluteOptions): Solute {
   if (browser) {
     document.addEventListener('visibilitychange', onVisibility);
     addEventListener('pagehide', onPageHide);
+    addEventListener('pageshow', onPageShow);
     if (persist) {
       addEventListener('storage', onStorage);
       const own = () => {
@@ -555,14 +573,13 @@ export function create(o: SoluteOptions): Solute {
         locks
           .request(QP + tab, () => {
             own();
-            return new Promise<void>((r) => (release = r));
+            return held;
           })
           .catch(own);
       else {
         own();
         beat();
         beatTimer = setInterval(beat, 60_000) as Timer;
-        addEventListener('pageshow', beat);
       }
     }
   }
@@ -629,10 +646,10 @@ export function create(o: SoluteOptions): Solute {
           document.removeEventListener('visibilitychange', onVisibility);
           removeEventListener('pagehide', onPageHide);
           removeEventListener('storage', onStorage);
-          removeEventListener('pageshow', beat);
+          removeEventListener('pageshow', onPageShow);
         }
         saveNow();
-        if (release) release();
+        release();
         // In a browser what is left stays in localStorage for the next visit.
         if (size() && !persist) report('drop', 'close() timed out with events undelivered', q.slice(head));
         settle(true);
