@@ -175,16 +175,19 @@ describe.skipIf(!HAVE_CHROMIUM && !process.env.SOLUTE_CI)('@solute-ai/sdk in hea
       },
       { userId, run },
     );
-    const env = await page.evaluate(() => ({
-      ua: navigator.userAgent,
-      lang: navigator.language,
-      tz: Intl.DateTimeFormat().resolvedOptions().timeZone,
-      w: screen.width,
-      h: screen.height,
-      dpr: devicePixelRatio,
-      cookie: document.cookie,
-      uid: localStorage.getItem('solute.uid'),
-    }));
+    const env = await page.evaluate(() => {
+      const w = globalThis as any; // the page's window (the root tsconfig has no DOM types)
+      return {
+        ua: w.navigator.userAgent,
+        lang: w.navigator.language,
+        tz: Intl.DateTimeFormat().resolvedOptions().timeZone,
+        w: w.screen.width,
+        h: w.screen.height,
+        dpr: w.devicePixelRatio,
+        cookie: w.document.cookie,
+        uid: w.localStorage.getItem('solute.uid'),
+      };
+    });
     await waitStored(server.url);
     const events = (await readAll(server.url, secretKey, { anonymousId: anon })).reverse();
     expect(events.map((e) => e.type)).toEqual(['track', 'identify', 'page', 'group', 'alias']);
@@ -379,7 +382,7 @@ describe.skipIf(!HAVE_CHROMIUM && !process.env.SOLUTE_CI)('@solute-ai/sdk in hea
     for (const h of posts) expect(h.status).toBe(200);
     for (const t of [a, b, c]) expect(t.errors).toEqual([]);
     // Nothing is left behind in localStorage.
-    expect(await a.page.evaluate(() => Object.keys(localStorage).filter((k) => k.includes('.q.') && localStorage.getItem(k)))).toEqual([]);
+    expect(await a.page.evaluate(() => Object.keys((globalThis as any).localStorage).filter((k) => k.includes('.q.')))).toEqual([]);
     await context.close();
   });
 
@@ -409,6 +412,7 @@ describe.skipIf(!HAVE_CHROMIUM && !process.env.SOLUTE_CI)('@solute-ai/sdk in hea
     const context = await newContext();
     const { page, errors } = await openPage(context, '/full');
     const filled = await page.evaluate(() => {
+      const localStorage = (globalThis as any).localStorage;
       let chunk = 'x'.repeat(1 << 20);
       let n = 0;
       while (chunk.length > 16) {
