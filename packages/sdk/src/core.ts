@@ -101,6 +101,7 @@ function cookie(value?: string, domain?: string): string | null {
 }
 
 export function create(o: SoluteOptions): Solute {
+  if (!o || !o.writeKey) throw new TypeError('createSolute: writeKey is required');
   const browser = typeof window === 'object' && typeof document === 'object';
   const persist = browser && o.persist !== false;
   const st = store(persist);
@@ -494,11 +495,16 @@ export function create(o: SoluteOptions): Solute {
       busy += b.length;
       for (const i of b) i.k = true;
       log('sending', b.length, 'events with keepalive');
-      send(host + '/v1/batch?writeKey=' + encodeURIComponent(wk), { method: 'POST', keepalive: true, headers: { 'Content-Type': 'text/plain' }, body: text })
-        .then(
-          (res) => answer(b, res),
-          () => ((failing = true), 0),
-        )
+      let sent: Promise<Response>;
+      try {
+        // Called here and now: a request started later (after an await) may not leave a closing page.
+        sent = send(host + '/v1/batch?writeKey=' + encodeURIComponent(wk), { method: 'POST', keepalive: true, headers: { 'Content-Type': 'text/plain' }, body: text });
+      } catch (err) {
+        sent = Promise.reject(err);
+      }
+      sent
+        .then((res) => answer(b, res))
+        .catch(() => ((failing = true), 0))
         .then((r) => {
           kaBytes -= n;
           busy -= b.length;

@@ -31,6 +31,7 @@ describe('@solute-ai/sdk package', () => {
     for (const m of [esm, cjs]) {
       expect(typeof m.createSolute).toBe('function');
       expect(m.VERSION).toBe(pkg.version);
+      expect(() => m.createSolute({})).toThrow(/writeKey is required/);
     }
     for (const t of [pkg.exports['.'].import.types, pkg.exports['.'].require.types, pkg.types]) {
       const dts = fs.readFileSync(path.join(DIR, t), 'utf8');
