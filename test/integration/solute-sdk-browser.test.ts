@@ -263,6 +263,40 @@ describe.skipIf(!HAVE_CHROMIUM && !process.env.SOLUTE_CI)('@solute-ai/sdk in hea
     await context.close();
   });
 
+  it('sessions: a new sessionId after 30 minutes without an event or 24 hours in all, the same one otherwise', async () => {
+    const context = await newContext();
+    const { page, errors } = await openPage(context, '/sessions');
+    await init(page);
+    const run = randomUUID();
+    // The session lives in localStorage as {i: id, s: start, l: last event} (ms); set it as time would have.
+    const sessions = await page.evaluate(async (run) => {
+      const w = globalThis as any;
+      const now = Date.now();
+      const cases: Array<[string, number, number]> = [
+        ['idle31m', now - 40 * 60_000, now - 31 * 60_000],
+        ['idle29m', now - 40 * 60_000, now - 29 * 60_000],
+        ['age25h', now - 25 * 3_600_000, now - 60_000],
+        ['age23h', now - 23 * 3_600_000, now - 60_000],
+      ];
+      const out: Record<string, string> = {};
+      for (const [name, start, last] of cases) {
+        w.localStorage.setItem('solute.session', JSON.stringify({ i: name, s: start, l: last }));
+        w.solute.track('Session Check', { run, i: cases.findIndex((c) => c[0] === name) });
+        out[name] = JSON.parse(w.localStorage.getItem('solute.session')).i;
+      }
+      await w.solute.flush();
+      return out;
+    }, run);
+    expect(sessions.idle29m).toBe('idle29m');
+    expect(sessions.age23h).toBe('age23h');
+    expect(sessions.idle31m).toMatch(UUID);
+    expect(sessions.age25h).toMatch(UUID);
+    const events = (await waitRun(run, 4)).sort((a, b) => a.properties.i - b.properties.i);
+    expect(events.map((e) => e.context.sessionId)).toEqual([sessions.idle31m, 'idle29m', sessions.age25h, 'age23h']);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   it('Solute stopped, then restarted on the same port: every event queued meanwhile is delivered once', async () => {
     const context = await newContext();
     const { page, errors } = await openPage(context, '/outage');

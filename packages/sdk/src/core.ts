@@ -103,6 +103,7 @@ function cookie(value?: string, domain?: string): string | null {
 export function create(o: SoluteOptions): Solute {
   if (!o || !o.writeKey) throw new TypeError('createSolute: writeKey is required');
   const browser = typeof window === 'object' && typeof document === 'object';
+  if (!browser && !o.host) throw new TypeError('createSolute: host is required outside a browser');
   const persist = browser && o.persist !== false;
   const st = store(persist);
   const wk = o.writeKey;

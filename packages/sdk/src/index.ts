@@ -45,7 +45,7 @@ export interface SoluteError {
 export interface SoluteOptions {
   /** A write key (`wk_...`). */
   writeKey: string;
-  /** Solute's base URL, e.g. `https://solute.example.com` (default: the page's own origin). */
+  /** Solute's base URL, e.g. `https://solute.example.com` (default in a browser: the page's own origin; required elsewhere). */
   host?: string;
   /** Send as soon as this many events are queued (default 20). */
   flushAt?: number;

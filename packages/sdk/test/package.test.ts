@@ -32,6 +32,7 @@ describe('@solute-ai/sdk package', () => {
       expect(typeof m.createSolute).toBe('function');
       expect(m.VERSION).toBe(pkg.version);
       expect(() => m.createSolute({})).toThrow(/writeKey is required/);
+      expect(() => m.createSolute({ writeKey: 'wk_x' })).toThrow(/host is required outside a browser/);
     }
     for (const t of [pkg.exports['.'].import.types, pkg.exports['.'].require.types, pkg.types]) {
       const dts = fs.readFileSync(path.join(DIR, t), 'utf8');
