@@ -30,6 +30,22 @@ describe('module boundaries', () => {
     });
   }
 
+  it('the SDK (packages/sdk/src) imports only its own files, and the server nothing of it', () => {
+    const sdk = path.join(SRC, '..', 'packages', 'sdk', 'src');
+    const offenders: string[] = [];
+    for (const file of files(sdk)) {
+      for (const m of fs.readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+        if (!m[1].startsWith('./')) offenders.push(`${path.relative(sdk, file)} -> ${m[1]}`);
+      }
+    }
+    for (const file of files(SRC)) {
+      for (const m of fs.readFileSync(file, 'utf8').matchAll(/from '([^']+)'/g)) {
+        if (m[1].includes('packages/') || m[1].startsWith('@solute-ai/')) offenders.push(`${path.relative(SRC, file)} -> ${m[1]}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
   it('adapters do not import the HTTP edge or the pipeline', () => {
     const offenders: string[] = [];
     for (const adapter of ADAPTERS) {
