@@ -420,6 +420,33 @@ describe.skipIf(!HAVE_CHROMIUM && !process.env.SOLUTE_CI)('@solute-ai/sdk in hea
     await context.close();
   });
 
+  it('without Web Locks (heartbeat fallback): a closed tab\'s leftover queue is taken over by the live tab and sent once', async () => {
+    const context = await newContext();
+    // As on a page that is not a secure context, or an older browser: no navigator.locks.
+    await context.addInitScript(() => Object.defineProperty((globalThis as any).Navigator.prototype, 'locks', { get: () => undefined, configurable: true }));
+    const a = await openPage(context, '/no-locks-a');
+    await init(a.page, { flushAt: 5, flushInterval: 200 });
+    const run = randomUUID();
+    const from = proxy.hits.length;
+    const c = await openPage(context, '/no-locks-c');
+    expect(await c.page.evaluate(() => (globalThis as any).navigator.locks)).toBeUndefined();
+    await init(c.page, { flushAt: 1000, flushInterval: 60_000 });
+    await trackMany(c.page, 'No Locks', run, 120, { pad: 'y'.repeat(1000) });
+    await sleep(200);
+    await c.page.close({ runBeforeUnload: true });
+    expectOnceEach(await waitRun(run, 120), 120, true, from, run);
+    const posts = proxy.hits.slice(from).filter((h) => h.method === 'POST');
+    expect(posts.some((h) => h.path.startsWith('/v1/batch'))).toBe(true);
+    expect(posts.some((h) => h.path === '/api/events')).toBe(true);
+    // No queue is left, and of the heartbeats only the live tab's own.
+    const keys = await a.page.evaluate(() => Object.keys((globalThis as any).localStorage));
+    expect(keys.filter((k) => k.includes('.q.'))).toEqual([]);
+    expect(keys.filter((k) => k.includes('.hb.'))).toHaveLength(1);
+    expect(a.errors).toEqual([]);
+    expect(c.errors).toEqual([]);
+    await context.close();
+  });
+
   it('a queue left by a page closed while Solute was failing is delivered on the next visit', async () => {
     const context = await newContext();
     const first = await openPage(context, '/first');
