@@ -75,19 +75,26 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosR
     { n: 0 },
   );
 
+  // Kills keep their pace whatever a restart takes (on a loaded machine a restart can take longer than
+  // the gap between kills): a killed process comes back in the background, and a process is killed
+  // only while another of its role is up, so ingest and processing never stop altogether.
   const killSolute = async () => {
+    const restarts: Array<Promise<void>> = [];
     while (Date.now() < end) {
       const [min, max] = opts.killEveryMs;
       await sleep(min + Math.random() * (max - min));
       if (Date.now() >= end) break;
       const p = procs[Math.floor(Math.random() * procs.length)];
-      if (!p.server) continue;
-      p.server.proc.kill('SIGKILL');
-      await p.server.exited;
+      const server = p.server;
+      if (!server || !procs.some((q) => q !== p && q.role === p.role && q.server)) continue;
+      p.server = null;
+      server.proc.kill('SIGKILL');
+      await server.exited;
       kills++;
       log(`kill ${p.role} :${p.port} (${kills}) at ${ledger.acked.size} acknowledged`);
-      await start(p);
+      restarts.push(start(p));
     }
+    await Promise.all(restarts);
   };
 
   const killNats = async () => {
