@@ -10,11 +10,10 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { build } from 'esbuild';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from '../helpers/chromium.js';
 import { ROOT, readAllEvents, startTestServer, tempDir, waitForDrain, type TestServer } from '../helpers/solute.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM && !process.env.SOLUTE_CI) {
   console.warn(`browser.test.ts skipped: ${CHROMIUM} is missing (apt-get install -y chromium); with SOLUTE_CI set this fails instead`);
 }
@@ -122,20 +121,7 @@ describe.skipIf(!HAVE_CHROMIUM && !process.env.SOLUTE_CI)('analytics.js (@segmen
     apiHost = `${new URL(proxy.url).host}/v1`; // analytics.js appends /t, /i, /b, /m ... to apiHost
     site = await staticServer(bundle);
     t = Date.now();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        // Belt and braces: any host name other than localhost resolves to nothing.
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
-      ],
-    });
+    browser = await launchChromium();
     timings.launchMs = Date.now() - t;
   });
 

@@ -10,13 +10,12 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from '../helpers/chromium.js';
 import type { EventStep } from '../../src/process/pipeline.js';
 import { createEnrich } from '../../src/process/steps/enrich.js';
 import { makeEvent, postEvents, readAllEvents, startTestServer, waitForDrain, type TestServer } from '../helpers/solute.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM && !process.env.SOLUTE_CI) {
   console.warn(`console-browser.test.ts skipped: ${CHROMIUM} is missing (apt-get install -y chromium); with SOLUTE_CI set this fails instead`);
 }
@@ -85,19 +84,7 @@ describe.skipIf(!HAVE_CHROMIUM && !process.env.SOLUTE_CI)('the console in headle
     ]);
     expect(r.body).toMatchObject({ processed: 4 });
     await waitForDrain(s.url);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
-      ],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     context.on('request', (req) => {
       const u = new URL(req.url());

@@ -9,13 +9,12 @@ import http from 'node:http';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from '../helpers/chromium.js';
 import { ROOT, cli, freePort, sleep, spawnServer, tempDir, type ChildServer } from '../helpers/solute.js';
 import { pollUntil, readAll, waitStored } from '../helpers/assertions.js';
 import { recordingProxy, type RecordingProxy } from '../helpers/recording-proxy.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM && !process.env.SOLUTE_CI) {
   console.warn(`solute-sdk-browser.test.ts skipped: ${CHROMIUM} is missing (apt-get install -y chromium); with SOLUTE_CI set this fails instead`);
 }
@@ -67,19 +66,7 @@ describe.skipIf(!HAVE_CHROMIUM && !process.env.SOLUTE_CI)('@solute-ai/sdk in hea
     server = await spawnServer(dataDir, {}, port);
     proxy = await recordingProxy(server.url);
     site = await staticServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
