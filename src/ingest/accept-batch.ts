@@ -7,6 +7,7 @@ import type { AckTap, AckedEvent } from '../contracts/console.js';
 import { checkEvent, checkSegmentEvent, isIsoDateTime } from './check/check-event.js';
 import { mayHoldLoneSurrogate, wellFormed } from '../lib/well-formed.js';
 import { truncateIp } from '../lib/ip.js';
+import { Tally } from '../lib/tally.js';
 import { normalizeSegmentBody, type SegmentRouteOptions } from './segment-body.js';
 
 export interface AcceptConfig {
@@ -73,7 +74,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
    */
   let inFlight = 0;
   /** The same, per project. */
-  const projectInFlight = new Map<string, number>();
+  const projectInFlight = new Tally<string>();
   /** Bytes a request's log lines may take: the decoded body limit twice over. Past it, 413. */
   const maxStoredBytes = 2 * config.bodyLimitBytes;
 
@@ -119,7 +120,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
     if (deps.backlog() + inFlight + batch.length > config.backlogMaxEvents) {
       throw new SoluteError('SOL_ERR_BACKLOG_FULL', [], { retryAfter: config.retryAfterSeconds });
     }
-    if (deps.projectBacklog && deps.projectBacklog(project) + (projectInFlight.get(project) ?? 0) + batch.length > config.projectBacklogMaxEvents) {
+    if (deps.projectBacklog && deps.projectBacklog(project) + projectInFlight.get(project) + batch.length > config.projectBacklogMaxEvents) {
       throw new SoluteError('SOL_ERR_PROJECT_BACKLOG_FULL', [config.projectBacklogMaxEvents], { retryAfter: config.retryAfterSeconds });
     }
     const check = segment === undefined ? checkEvent : checkSegmentEvent;
@@ -264,7 +265,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       for (let j = 0; j < count; j++) text += prefix + (first + j) + tails[j];
       // Synchronously after the checks above: no other request ran in between.
       inFlight += count;
-      projectInFlight.set(project, (projectInFlight.get(project) ?? 0) + count);
+      projectInFlight.add(project, count);
       const days = new Uint16Array(claimed).fill(day);
       try {
         await deps.log.append({ text, count, project, keys: keys.subarray(0, claimed * 4), days });
@@ -273,9 +274,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
         throw new SoluteError('SOL_ERR_LOG_UNAVAILABLE', [], { retryAfter: config.retryAfterSeconds, cause: err });
       } finally {
         inFlight -= count;
-        const left = (projectInFlight.get(project) ?? count) - count;
-        if (left > 0) projectInFlight.set(project, left);
-        else projectInFlight.delete(project);
+        projectInFlight.add(project, -count);
       }
       if (duplicates > 0 && deps.log.failures !== failuresBefore) {
         throw new SoluteError('SOL_ERR_LOG_UNAVAILABLE', [], { retryAfter: config.retryAfterSeconds });

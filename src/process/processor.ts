@@ -9,6 +9,7 @@ import type { ClosedSegment } from '../contracts/event-log.js';
 import type { BatchSteps, BulkEnrich, DeadLetter, EventStore, LoadResult, ReplayResult, SegmentFileLoader } from '../contracts/event-store.js';
 import type { EventStep } from './pipeline.js';
 import { BatchLoader } from './batch-loader.js';
+import { Tally } from '../lib/tally.js';
 
 export interface ProcessorDeps {
   store: EventStore;
@@ -30,7 +31,7 @@ export class Processor {
   private readonly queue: ClosedSegment[] = [];
   private queued = 0;
   /** queued, per project. */
-  private readonly queuedByProject = new Map<string, number>();
+  private readonly queuedByProject = new Tally<string>();
   private loop: Promise<void> | null = null;
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
@@ -48,7 +49,7 @@ export class Processor {
 
   /** Events of one project handed over and not yet stored. */
   backlogOf(project: string): number {
-    return this.queuedByProject.get(project) ?? 0;
+    return this.queuedByProject.get(project);
   }
 
   /** True unless stopped or failing repeatedly. */
@@ -59,7 +60,7 @@ export class Processor {
   enqueue(segment: ClosedSegment): void {
     this.queue.push(segment);
     this.queued += segment.count;
-    for (const [p, n] of segment.eventsByProject) this.queuedByProject.set(p, (this.queuedByProject.get(p) ?? 0) + n);
+    for (const [p, n] of segment.eventsByProject) this.queuedByProject.add(p, n);
     this.kick();
   }
 
@@ -113,11 +114,7 @@ export class Processor {
         await fs.rm(segment.file, { force: true });
         this.queue.shift();
         this.queued -= segment.count;
-        for (const [p, n] of segment.eventsByProject) {
-          const left = (this.queuedByProject.get(p) ?? n) - n;
-          if (left > 0) this.queuedByProject.set(p, left);
-          else this.queuedByProject.delete(p);
-        }
+        for (const [p, n] of segment.eventsByProject) this.queuedByProject.add(p, -n);
         this.failures = 0;
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         if (result.deadLettered > 0) {

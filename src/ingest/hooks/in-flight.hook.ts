@@ -8,6 +8,7 @@
 // only). One request always passes each bound, so a bound below the body limit cannot lock everyone out.
 import type { FastifyRequest } from 'fastify';
 import { SoluteError } from '../../errors.js';
+import { Tally } from '../../lib/tally.js';
 
 export function hasBody(req: FastifyRequest): boolean {
   const length = req.headers['content-length'];
@@ -16,7 +17,7 @@ export function hasBody(req: FastifyRequest): boolean {
 
 export function inFlightLimit(opts: { maxBytes: number; maxProjectBytes: number; bodyLimit: number; retryAfter: number }) {
   let inFlight = 0;
-  const byProject = new Map<string, number>();
+  const byProject = new Tally<string>();
   const held = new WeakMap<FastifyRequest, { cost: number; project: string | null }>();
 
   const release = async (req: FastifyRequest): Promise<void> => {
@@ -24,11 +25,7 @@ export function inFlightLimit(opts: { maxBytes: number; maxProjectBytes: number;
     if (h === undefined) return;
     held.delete(req);
     inFlight -= h.cost;
-    if (h.project !== null) {
-      const left = (byProject.get(h.project) ?? h.cost) - h.cost;
-      if (left > 0) byProject.set(h.project, left);
-      else byProject.delete(h.project);
-    }
+    if (h.project !== null) byProject.add(h.project, -h.cost);
   };
 
   return {
@@ -52,11 +49,11 @@ export function inFlightLimit(opts: { maxBytes: number; maxProjectBytes: number;
       const h = held.get(req);
       const project = req.apiKey?.project;
       if (h === undefined || project === undefined) return;
-      const used = byProject.get(project) ?? 0;
+      const used = byProject.get(project);
       if (used > 0 && used + h.cost > opts.maxProjectBytes) {
         throw new SoluteError('SOL_ERR_PROJECT_OVERLOADED', [], { retryAfter: opts.retryAfter });
       }
-      byProject.set(project, used + h.cost);
+      byProject.add(project, h.cost);
       h.project = project;
     },
     onResponse: release,
