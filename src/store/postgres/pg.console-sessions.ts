@@ -2,6 +2,7 @@
 // one Solute process is valid on every other one. Validity is one query joining the session to its
 // key: a revoked key (from any machine) ends its sessions at the revocation's commit.
 import pg from 'pg';
+import { inTransaction } from './pg.transaction.js';
 import type { SessionKey, SessionStore } from '../../contracts/console.js';
 
 export class PgSessionStore implements SessionStore {
@@ -19,9 +20,7 @@ export class PgSessionStore implements SessionStore {
     const s = new PgSessionStore(pool, schema);
     const there = await pool.query<{ t: string | null }>('SELECT to_regclass($1) AS t', [s.t.sessions]);
     if (there.rows[0].t === null) {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      await inTransaction(pool, async (client) => {
         await client.query("SELECT pg_advisory_xact_lock(hashtext('solute.console.migrate'))");
         await client.query(`CREATE TABLE IF NOT EXISTS ${s.t.sessions} (
           hash BYTEA PRIMARY KEY,       -- SHA-256 of the session token (the cookie); the token is never stored
@@ -29,13 +28,7 @@ export class PgSessionStore implements SessionStore {
           created_at BIGINT NOT NULL,   -- epoch ms
           expires_at BIGINT NOT NULL    -- epoch ms
         )`);
-        await client.query('COMMIT');
-        client.release();
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        client.release(err as Error);
-        throw err;
-      }
+      });
     }
     return s;
   }

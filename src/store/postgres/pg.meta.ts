@@ -13,6 +13,7 @@
 // the call returns.
 import pg from 'pg';
 import { defaultSchema } from './pg.schema-name.js';
+import { inTransaction } from './pg.transaction.js';
 import type { KeyAdmin, KeyInfo, KeyKind, KeyResolver, RateLimit, ResolvedKey } from '../../contracts/key-store.js';
 import type { KeyTableRows } from '../../contracts/key-store.js';
 import { NO_SETTINGS, infoOf, settingsOf, type KeyRow, type ProjectRow, type ProjectSettings } from '../key-rows.js';
@@ -49,9 +50,7 @@ async function migrate(pool: pg.Pool, schema: string): Promise<void> {
     `"${schema}".projects`,
   ]);
   if (there.rows[0].k !== null && there.rows[0].p !== null) return;
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     await client.query("SELECT pg_advisory_xact_lock(hashtext('solute.meta.migrate'))");
     // CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when the schema exists.
     const have = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
@@ -70,13 +69,7 @@ async function migrate(pool: pg.Pool, schema: string): Promise<void> {
       rate_limit_eps INTEGER,                      -- events per second; NULL: no limit
       rate_limit_burst INTEGER                     -- bucket size in events; NULL: the default
     )`);
-    await client.query('COMMIT');
-    client.release();
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    client.release(err as Error);
-    throw err;
-  }
+  });
 }
 
 export class PgMetaStore implements KeyResolver, KeyAdmin {
@@ -242,19 +235,11 @@ export class PgMetaStore implements KeyResolver, KeyAdmin {
   }
 
   private async change<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    let result: T;
-    try {
-      await client.query('BEGIN');
-      result = await fn(client);
+    const result = await inTransaction(this.pool, async (client) => {
+      const r = await fn(client);
       await client.query('SELECT pg_notify($1, $2)', [KEYS_CHANNEL, this.schema]);
-      await client.query('COMMIT');
-      client.release();
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      client.release(err as Error);
-      throw err;
-    }
+      return r;
+    });
     if (this.watching) await this.reload();
     return result;
   }
