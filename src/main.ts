@@ -10,8 +10,8 @@ import { createAcceptBatch } from './ingest/accept-batch.js';
 import { DedupeIndex } from './dedupe/dedupe-index.js';
 import { SegmentLog, recoverSegments } from './log/segment.log.js';
 import { Processor } from './process/processor.js';
-import { createBatchSteps, type EventStep } from './process/pipeline.js';
-import { createBulkEnrich, createEnrich } from './process/steps/enrich.js';
+import { createBatchSteps, createEventSteps, type EventStep } from './process/pipeline.js';
+import { createBulkEnrich } from './process/steps/enrich.js';
 import { DuckDbStore } from './store/duckdb/duckdb.store.js';
 import { MetaStore } from './store/sqlite/meta.store.js';
 import { startAdminServer, type AdminOps } from './admin/admin.server.js';
@@ -33,8 +33,7 @@ export { dataPaths };
 
 /** The per-event processing steps, in order. */
 function eventSteps(config: Config): EventStep[] {
-  const enrich = createEnrich({ ipMode: config.ipMode });
-  return [{ name: 'enrich', run: (line) => enrich(line.e, line.i ?? null) }];
+  return createEventSteps({ ipMode: config.ipMode });
 }
 
 /** A data directory with wider modes (an older version, a copy) is narrowed to 0700/0600 at each start; one log line when anything changed. */

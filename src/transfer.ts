@@ -14,7 +14,7 @@ import type { Readable, Writable } from 'node:stream';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import type { LogLine } from './contracts/event-log.js';
+import type { LogLine } from './contracts/log-line.js';
 import type { DeadLetterInput, ProcessedLine } from './contracts/event-store.js';
 import type { KeyTableRows } from './contracts/key-store.js';
 import { dataPaths } from './data-paths.js';

@@ -13,31 +13,6 @@ export interface AppendBatch {
   days: Uint16Array;
 }
 
-/**
- * A log line is `{"p":project,"s":seq,"t":timestampMs,"y":type,"n":event,"u":userId,"a":anonymousId,
- * "m":messageId,"i":clientIp,"e":event}`, keys in that order: `e` is the event as sent plus receivedAt,
- * originalTimestamp, sentAt and the corrected timestamp (epoch ms in `t`); y/n/u/a/m repeat the fields
- * the store indexes (null when absent); `i` is the IP of the request's client as the HTTP edge saw it
- * (the socket's peer, or X-Forwarded-For through a trusted proxy; its /24 or /48 when SOLUTE_IP_MODE is
- * truncate; null when unknown or SOLUTE_IP_MODE is drop), for the processor's enrich step. Lines written before `i` existed lack it: read it as null.
- * `"k":0` between `i` and `e` marks a line without a dedupe key (a messageId the server assigned).
- */
-export interface LogLine {
-  p: string;
-  s: number;
-  t: number;
-  y: string;
-  n: string | null;
-  u: string | null;
-  a: string | null;
-  m: string;
-  /** Client IP of the request (absent in lines written by earlier versions). */
-  i?: string | null;
-  /** 0: the server assigned the messageId (a /v1 event without one), so the line has no dedupe key. Absent: it has one. */
-  k?: 0;
-  e: Record<string, unknown>;
-}
-
 export interface EventLog {
   /** Reserves n consecutive sequence numbers; use them in the append made in the same tick. */
   reserveSeq(n: number): number;

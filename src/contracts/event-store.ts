@@ -1,5 +1,5 @@
 // The store port: where events become queryable, with the profiles and groups made from them.
-import type { LogLine } from './event-log.js';
+import type { LogLine } from './log-line.js';
 import type { GroupChanges, GroupState, IdentityChanges, IdentityState, StateWarning } from './profiles.js';
 
 export interface EventFilter {
@@ -134,13 +134,12 @@ export interface EventStore {
 
 /**
  * Enrichment as lookups, for a store that loads a whole log segment in bulk (see SegmentFileLoader):
- * the store asks once per distinct user agent and client IP instead of running a step per event.
+ * the store asks once per distinct user agent instead of running a step per event (the client IP is
+ * in the line in its stored form already: contracts/log-line.ts `i`).
  */
 export interface BulkEnrich {
   /** The context keys a user agent adds (each null when the parser found nothing for it). */
   userAgent(ua: string): { browser: Readonly<Record<string, string>> | null; os: Readonly<Record<string, string>> | null; device: Readonly<Record<string, string>> | null };
-  /** The context.ip to add for a line's client IP (`i`), or null for none. */
-  clientIp(ip: string): string | null;
   /** The per-event path (parse and every per-event step) for the lines the bulk path does not take. */
   perEvent(segment: number, raws: readonly string[], indexes: readonly number[]): { lines: ProcessedLine[]; dead: DeadLetterInput[] };
 }

@@ -6,7 +6,8 @@ import type { Dedupe } from '../contracts/dedupe.js';
 import type { AckTap, AckedEvent } from '../contracts/console.js';
 import { checkEvent, checkSegmentEvent, isIsoDateTime } from './check/check-event.js';
 import { mayHoldLoneSurrogate, wellFormed } from '../lib/well-formed.js';
-import { truncateIp } from '../lib/ip.js';
+import { storedClientIp } from '../lib/ip.js';
+import { bulkShape, bulkUserAgent, lineHead, lineTail } from '../contracts/log-line.js';
 import { Tally } from '../lib/tally.js';
 import { normalizeSegmentBody, type SegmentRouteOptions } from './segment-body.js';
 
@@ -139,12 +140,15 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
 
     // The same for every event of the request: worked out once. With SOLUTE_IP_MODE=drop it never
     // reaches the disk, with truncate only its /24 or /48 does.
-    const ip = clientIp === null || config.ipMode === 'drop' ? null : config.ipMode === 'truncate' ? truncateIp(clientIp) : clientIp;
+    // In its stored form (contracts/log-line.ts `i`): what enrichment puts in context.ip as it is.
+    const ip = storedClientIp(clientIp, config.ipMode ?? 'keep');
     const ipJson = ip === null ? 'null' : JSON.stringify(ip);
 
     const errors: EventError[] = [];
     /** Each accepted event's log line from its `"t"` on; the line's start needs its sequence number. */
     const tails: string[] = [];
+    /** Whether each of those lines is one the bulk enrichment rule covers (the line's `c`). */
+    const bulk: boolean[] = [];
     /** Keys claimed by this request (`claimed` of them), one per accepted event with a client-sent messageId. */
     const keys = new Uint32Array(batch.length * 4);
     let claimed = 0;
@@ -232,10 +236,10 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
         claimed++;
       }
       // The store's indexed columns ride beside the event, so loading needs no JSON path lookups.
-      const tail =
-        ',"t":' + t + ',"y":"' + stored.type + '","n":' + jsonOrNull(stored.event) + ',"u":' + jsonOrNull(stored.userId) +
-        ',"a":' + jsonOrNull(stored.anonymousId) + ',"m":' + JSON.stringify(stored.messageId) + ',"i":' + ipJson + (assigned ? ',"k":0' : '') + ',"e":' + json + '}\n';
+      const isBulk = bulkShape(stored);
+      const tail = lineTail(stored, t, ipJson, isBulk ? bulkUserAgent(stored) : null, assigned, json);
       tails.push(tail);
+      bulk.push(isBulk);
       watched?.push({ event: stored, duplicate: false });
       // Bounded per request: a small /v1 body whose batch context is copied into 10,000 events would
       // otherwise write hundreds of MB (and pass V8's string limit while being joined).
@@ -260,9 +264,9 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       const failuresBefore = deps.log.failures;
       const count = tails.length;
       const first = deps.log.reserveSeq(count);
-      const prefix = '{"p":' + JSON.stringify(project) + ',"s":';
+      const heads = [lineHead(project, false), lineHead(project, true)];
       let text = '';
-      for (let j = 0; j < count; j++) text += prefix + (first + j) + tails[j];
+      for (let j = 0; j < count; j++) text += heads[bulk[j] ? 1 : 0] + (first + j) + tails[j];
       // Synchronously after the checks above: no other request ran in between.
       inFlight += count;
       projectInFlight.add(project, count);
@@ -286,7 +290,3 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
 }
 
 export type AcceptBatch = ReturnType<typeof createAcceptBatch>;
-
-function jsonOrNull(v: unknown): string {
-  return v == null ? 'null' : JSON.stringify(v);
-}

@@ -69,3 +69,13 @@ function formatIPv6(words: number[]): string {
   if (bestStart === -1) return hex.join(':');
   return hex.slice(0, bestStart).join(':') + '::' + hex.slice(bestStart + bestLen).join(':');
 }
+
+/**
+ * The request's client IP in the form the log line's `i` holds it (contracts/log-line.ts), worked out
+ * once per request at the edge: unmapped, its /24 or /48 with `truncate`, null with `drop`. It is what
+ * the enrich step puts in context.ip, so an event the bulk rule covers needs no IP work afterwards.
+ */
+export function storedClientIp(clientIp: string | null, mode: 'keep' | 'truncate' | 'drop'): string | null {
+  if (clientIp === null || mode === 'drop') return null;
+  return mode === 'truncate' ? truncateIp(unmapIPv4(clientIp)) : unmapIPv4(clientIp);
+}

@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { syncDir } from '../lib/durable-fs.js';
 import type { AppendBatch, ClosedSegment, EventLog } from '../contracts/event-log.js';
+import { readLineKey } from '../contracts/log-line.js';
 
 /** Text per write (UTF-16 units; at most 3 bytes each in UTF-8): a group of appends stops growing past it. */
 const GROUP_MAX_CHARS = 8 * 1024 * 1024;
@@ -406,7 +407,7 @@ export async function recoverSegments(
     for (const text of lines) {
       // A line that does not parse (a damaged file) has no key to learn; the processor sends it
       // to the dead-letter table with its reason.
-      const line = parseLine(text);
+      const line = readLineKey(text);
       if (!line) continue;
       eventsByProject.set(line.p, (eventsByProject.get(line.p) ?? 0) + 1);
       if (line.s > maxSeq) maxSeq = line.s;
@@ -419,15 +420,4 @@ export async function recoverSegments(
   }
   await fs.rm(path.join(dir, '.probe'), { force: true });
   return { segments, maxSeq };
-}
-
-function parseLine(text: string): { p: string; s: number; k?: 0; e: { messageId: string; receivedAt: string } } | null {
-  try {
-    const line = JSON.parse(text) as { p?: unknown; s?: unknown; k?: unknown; e?: { messageId?: unknown; receivedAt?: unknown } };
-    if (typeof line.p !== 'string' || typeof line.s !== 'number' || typeof line.e?.messageId !== 'string') return null;
-    if (typeof line.e.receivedAt !== 'string' || !Number.isFinite(Date.parse(line.e.receivedAt))) return null;
-    return line as { p: string; s: number; k?: 0; e: { messageId: string; receivedAt: string } };
-  } catch {
-    return null;
-  }
 }

@@ -62,7 +62,7 @@ export class BatchLoader {
   }
 
   /** A segment through a store's bulk path; null when the store cannot read it in bulk. */
-  loadFile(store: SegmentFileLoader, segment: { id: number; file: string }, lookups: Pick<BulkEnrich, 'userAgent' | 'clientIp'>): Promise<LoadResult | null> {
+  loadFile(store: SegmentFileLoader, segment: { id: number; file: string }, lookups: Pick<BulkEnrich, 'userAgent'>): Promise<LoadResult | null> {
     const enrich: BulkEnrich = {
       ...lookups,
       perEvent: (segmentId, raws, indexes) => {

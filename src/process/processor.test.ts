@@ -21,7 +21,7 @@ it('stores a segment event by event when the bulk path throws, the failing event
   store = await DuckDbStore.open(path.join(dir, 'store.duckdb'), { memoryLimit: '256MB', threads: 1 });
   const ua = (m: string) => (m === 'm2' ? 'Evil/1.0' : 'Mozilla/5.0');
   const lines = ['m1', 'm2', 'm3'].map((m, k) =>
-    JSON.stringify({ p: 'p', s: k + 1, t: 1_700_000_000_000 + k, y: 'track', n: 'E', u: 'u', a: null, m, i: '10.0.0.1', e: { type: 'track', event: 'E', messageId: m, context: { userAgent: ua(m) } } }),
+    JSON.stringify({ v: 2, c: 1, p: 'p', s: k + 1, t: 1_700_000_000_000 + k, y: 'track', n: 'E', u: 'u', a: null, m, i: '10.0.0.1', g: ua(m), e: { type: 'track', event: 'E', messageId: m, context: { userAgent: ua(m) } } }),
   );
   const file = path.join(dir, '1.ndjson');
   fs.writeFileSync(file, lines.join('\n') + '\n');
@@ -33,7 +33,7 @@ it('stores a segment event by event when the bulk path throws, the failing event
     persistKeys: async () => undefined,
     logger: pino({ level: 'silent' }),
     fileLoader: store,
-    bulkEnrich: { userAgent: (s) => (broken(s), { browser: null, os: null, device: null }), clientIp: (ip) => ip },
+    bulkEnrich: { userAgent: (s) => (broken(s), { browser: null, os: null, device: null }) },
     steps: [{ name: 'enrich', run: (l) => broken(String((l.e.context as { userAgent?: string }).userAgent)) }],
   });
   processor.enqueue({ id: 1, file, count: 3, keys: new Uint32Array(0), days: new Uint16Array(0), projects: [], eventsByProject: new Map([['p', 3]]) });

@@ -21,7 +21,7 @@ export interface ProcessorDeps {
   batchSteps?: BatchSteps;
   /** A store that loads segment files itself, and the per-event steps as lookups for it (both or neither). */
   fileLoader?: SegmentFileLoader;
-  bulkEnrich?: Pick<BulkEnrich, 'userAgent' | 'clientIp'>;
+  bulkEnrich?: Pick<BulkEnrich, 'userAgent'>;
   onLoaded?: (segment: ClosedSegment, result: LoadResult, seconds: number) => void;
 }
 

@@ -1,6 +1,6 @@
 // What both stores do around the stateful steps (identity, groups): pick out, per project, the lines
 // those steps read, and afterwards set apart the lines a step could not handle as dead letters.
-import type { LogLine } from '../contracts/event-log.js';
+import type { LogLine } from '../contracts/log-line.js';
 import type { DeadLetterInput, LoadResult, ProcessedLine } from '../contracts/event-store.js';
 import type { StateWarning } from '../contracts/profiles.js';
 

@@ -2,7 +2,7 @@
 // against each (duckdb-store.test.ts, pg-store.test.ts). Batches are built here as the log would
 // hold them and go through the real identity and group steps; expected answers are computed here.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LogLine } from '../../src/contracts/event-log.js';
+import type { LogLine } from '../../src/contracts/log-line.js';
 import type { DeadLetterInput, EventFilter, EventStore, ProcessedLine, StoreBatch } from '../../src/contracts/event-store.js';
 import type { ProfileReader } from '../../src/contracts/profiles.js';
 import { BATCH_STEPS, createBatchSteps } from '../../src/process/pipeline.js';

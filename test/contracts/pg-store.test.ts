@@ -1,7 +1,7 @@
 // The store contract against the PostgreSQL store, each test in its own schema; then what only a
 // shared database adds: several processes committing at once.
 import { describe, expect, it } from 'vitest';
-import type { LogLine } from '../../src/contracts/event-log.js';
+import type { LogLine } from '../../src/contracts/log-line.js';
 import { BATCH_STEPS, createBatchSteps } from '../../src/process/pipeline.js';
 import { migrate } from '../../src/store/postgres/pg.schema.js';
 import pg from 'pg';

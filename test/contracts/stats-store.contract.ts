@@ -2,7 +2,7 @@
 // committed through the store's own commitBatch, answers checked against the contract's formulas
 // computed here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LogLine } from '../../src/contracts/event-log.js';
+import type { LogLine } from '../../src/contracts/log-line.js';
 import type { EventStore } from '../../src/contracts/event-store.js';
 import type { BucketCount, CountQuery, OffsetSpan, StatsStore } from '../../src/contracts/stats-store.js';
 import { BATCH_STEPS } from '../../src/process/pipeline.js';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
-import type { LogLine } from '../../src/contracts/event-log.js';
+import type { LogLine } from '../../src/contracts/log-line.js';
 import { makeEvent, postEvents, startTestServer, type TestServer } from '../helpers/solute.js';
 import { basic, postV1 } from '../helpers/v1.js';
 
@@ -42,12 +42,12 @@ describe('client IP at the edge', () => {
   describe('no trusted proxy (the default)', () => {
     const srv = server({});
 
-    it('records the socket peer, after the messageId and before the event', async () => {
+    it('records the socket peer, after the messageId and before the user agent and the event (log format v2)', async () => {
       const line = await send(srv.get());
       expect(line.i).toBe('127.0.0.1');
       const text = JSON.stringify(line);
-      expect(Object.keys(line)).toEqual(['p', 's', 't', 'y', 'n', 'u', 'a', 'm', 'i', 'e']);
-      expect(text).toContain(`,"i":"127.0.0.1","e":{`);
+      expect(Object.keys(line)).toEqual(['v', 'c', 'p', 's', 't', 'y', 'n', 'u', 'a', 'm', 'i', 'g', 'e']);
+      expect(text).toContain(`,"i":"127.0.0.1","g":`);
     });
 
     it('ignores a spoofed X-Forwarded-For', async () => {

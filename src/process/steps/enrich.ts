@@ -91,9 +91,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * The enrich step as two lookups, for a store that enriches in bulk (DuckDB, store/duckdb): an event
+ * The enrich step as a lookup, for a store that enriches in bulk (DuckDB, store/duckdb): an event
  * whose context is an object without ip, browser, os and device gets exactly what `createEnrich` would
- * add, `{ip, browser, os, device}` from these (absent keys for nulls), appended in this order. Events
+ * add, `{ip, browser, os, device}`: ip is the line's `i` as the edge wrote it, the others from this
+ * lookup (absent keys for nulls), appended in this order. Events
  * of any other shape go through `createEnrich` itself.
  */
 export function createBulkEnrich(opts: EnrichOptions) {
@@ -101,11 +102,6 @@ export function createBulkEnrich(opts: EnrichOptions) {
   return {
     userAgent(ua: string): ParsedUa {
       return ua === '' ? { browser: null, os: null, device: null } : parseUa(ua);
-    },
-    clientIp(ip: string): string | null {
-      if (opts.ipMode === 'drop') return null;
-      const unmapped = unmapIPv4(ip);
-      return opts.ipMode === 'truncate' ? truncateIp(unmapped) : unmapped;
     },
   };
 }

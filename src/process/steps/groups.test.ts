@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LogLine } from '../../contracts/event-log.js';
+import type { LogLine } from '../../contracts/log-line.js';
 import { groupIds, resolveGroups } from './groups.js';
 
 let seq = 0;

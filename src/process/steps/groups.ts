@@ -1,7 +1,7 @@
 // The group step: `group` events of one project create or update the group (traits merged, the
 // latest corrected timestamp winning per trait, within the trait bounds of traits.ts) and record the
 // sender's membership. Pure.
-import type { LogLine } from '../../contracts/event-log.js';
+import type { LogLine } from '../../contracts/log-line.js';
 import type { GroupChanges, GroupRow, GroupState, StateBounds, StateWarning } from '../../contracts/profiles.js';
 import type { StepOutcome } from '../../contracts/event-store.js';
 import { DEFAULT_BOUNDS, applyTraits, bag, noteWarning, ownCopy, traitWarnings, trimTraits, type TraitOutcome } from './traits.js';

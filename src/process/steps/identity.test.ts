@@ -2,7 +2,7 @@
 // (state carried across batches, attribution of earlier events) is in test/integration/profiles.test.ts.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { LogLine } from '../../contracts/event-log.js';
+import type { LogLine } from '../../contracts/log-line.js';
 import type { IdentityChanges, IdentityState, ProfileRow, StateBounds } from '../../contracts/profiles.js';
 import { identityIds, resolveIdentity } from './identity.js';
 import { DEFAULT_BOUNDS } from './traits.js';

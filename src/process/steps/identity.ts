@@ -13,7 +13,7 @@
 // - Bounds (traits.ts, and here the linked ids): a merge that would link more than `maxLinkedIds` ids
 //   or `maxLinkedIdsBytes` bytes of ids to one profile is refused like the merge of two users; traits
 //   past a bound are not applied. Each case is a warning, recorded with the event and on the profile.
-import type { LogLine } from '../../contracts/event-log.js';
+import type { LogLine } from '../../contracts/log-line.js';
 import type { IdentityChanges, IdentityState, ProfileRow, StateBounds, StateWarning } from '../../contracts/profiles.js';
 import type { StepOutcome } from '../../contracts/event-store.js';
 import { DEFAULT_BOUNDS, applyTraits, bag, mergeTraits, mergeWarnings, noteWarning, ownCopy, traitWarnings, trimTraits } from './traits.js';

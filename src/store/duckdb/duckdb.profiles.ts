@@ -1,6 +1,7 @@
 // Profile and group reads on DuckDB's reader connection. A profile's events are found through the
 // integer hashes of its ids (uhash/ahash: 8-byte integers scan far faster than strings), then checked
 // against the ids themselves, so a hash collision can never add a stranger's event.
+import { ENRICHMENT_COLUMNS, ENRICHMENT_JOIN, storedEvent, type EnrichedRow } from './duckdb.enriched.js';
 import { LIST, VARCHAR, listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import type { Group, Profile, ProfileSearch, ProfileSummary, WarningSummaries } from '../../contracts/profiles.js';
 
@@ -56,7 +57,7 @@ export async function readProfile(db: DuckDBConnection, project: string, id: str
   let count = 0;
   let first: number | null = null;
   let last: number | null = null;
-  const recentRows: Array<[number, number, string]> = [];
+  const recentRows: Array<EnrichedRow & { t: number; s: number }> = [];
   for (const where of cases) {
     const st = await db.runAndReadAll(`SELECT count(*)::DOUBLE, min(ts)::DOUBLE, max(ts)::DOUBLE FROM events WHERE ${where}`, params, types);
     const [n, lo, hi] = st.getRowsJS()[0] as [number, number | null, number | null];
@@ -65,12 +66,13 @@ export async function readProfile(db: DuckDBConnection, project: string, id: str
     first = first === null || (lo !== null && lo < first) ? lo : first;
     last = last === null || (hi !== null && hi > last) ? hi : last;
     if (recent > 0) {
-      const r = await db.runAndReadAll(`SELECT ts::DOUBLE, seq::DOUBLE, body::VARCHAR FROM events WHERE ${where} ORDER BY ts DESC, seq DESC LIMIT ${Math.floor(recent)}`, params, types);
-      recentRows.push(...(r.getRowsJS() as Array<[number, number, string]>));
+      const r = await db.runAndReadAll(`SELECT e.t, e.s, ${ENRICHMENT_COLUMNS} FROM (SELECT ts::DOUBLE AS t, seq::DOUBLE AS s, body, ip, ua FROM events WHERE ${where} ORDER BY ts DESC, seq DESC LIMIT ${Math.floor(recent)}) e
+         ${ENRICHMENT_JOIN} ORDER BY e.t DESC, e.s DESC`, params, types);
+      recentRows.push(...(r.getRowObjectsJS() as unknown as Array<EnrichedRow & { t: number; s: number }>));
     }
   }
   if (link.currentRowCount === 0 && count === 0) return null;
-  recentRows.sort((a, b) => b[0] - a[0] || b[1] - a[1]);
+  recentRows.sort((a, b) => b.t - a.t || b.s - a.s);
   return {
     userId,
     traits,
@@ -78,7 +80,7 @@ export async function readProfile(db: DuckDBConnection, project: string, id: str
     firstSeen: first,
     lastSeen: last,
     eventCount: count,
-    recentEvents: recentRows.slice(0, Math.floor(recent)).map((r) => JSON.parse(r[2]) as Record<string, unknown>),
+    recentEvents: recentRows.slice(0, Math.floor(recent)).map(storedEvent),
     warnings,
   };
 }

@@ -87,7 +87,18 @@ UPDATE profiles SET id_count = s.n, id_bytes = s.b
 ALTER TABLE groups ADD COLUMN warnings JSON DEFAULT '{}';
 ALTER TABLE identity_warnings ADD COLUMN subject VARCHAR DEFAULT 'profile';`;
 
-const MIGRATIONS = [V1, V2, V3];
+/**
+ * v4 (issue 10): an event the bulk enrichment rule covers (log format v2, `c` = 1) is stored as the edge
+ * wrote it, and what enrichment adds is kept beside it: `ip` (its context.ip) and `ua` (its
+ * context.userAgent, parsed once per distinct value into `user_agents`). Reads merge them back
+ * (duckdb.enriched.ts); other events hold their enrichment in the body, with ip and ua NULL.
+ */
+const V4 = `
+ALTER TABLE events ADD COLUMN ip VARCHAR;
+ALTER TABLE events ADD COLUMN ua VARCHAR;
+CREATE TABLE user_agents (ua VARCHAR PRIMARY KEY, browser JSON, os JSON, device JSON);`;
+
+const MIGRATIONS = [V1, V2, V3, V4];
 
 /** Applies the migrations the store lacks, up to `target` (tests stop early to make an older store). */
 export async function migrate(db: DuckDBConnection, target = MIGRATIONS.length): Promise<void> {

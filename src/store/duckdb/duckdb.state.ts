@@ -3,7 +3,7 @@
 import { setApartFailed, statefulLinesByProject } from '../stateful-lines.js';
 import { inStep } from '../../lib/step-error.js';
 import { LIST, VARCHAR, listValue, type DuckDBConnection } from '@duckdb/node-api';
-import type { LogLine } from '../../contracts/event-log.js';
+import type { LogLine } from '../../contracts/log-line.js';
 import type { BatchSteps, DeadLetterInput, ProcessedLine } from '../../contracts/event-store.js';
 import type { GroupChanges, GroupRow, GroupState, IdentityChanges, IdentityState, ProfileRow, StateWarning } from '../../contracts/profiles.js';
 

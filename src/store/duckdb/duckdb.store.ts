@@ -20,10 +20,12 @@ import type {
   ReplayResult,
   SegmentFileLoader,
 } from '../../contracts/event-store.js';
-import type { LogLine } from '../../contracts/event-log.js';
+import type { LogLine } from '../../contracts/log-line.js';
 import { migrate } from './duckdb.schema.js';
 import { applyStatefulSteps } from './duckdb.state.js';
-import { insertFast, prepareSegment, stageSegment } from './duckdb.bulk.js';
+import { addUserAgents, insertBulkLines } from './duckdb.bulk.js';
+import { ENRICHMENT_COLUMNS, ENRICHMENT_JOIN, storedEvent, type EnrichedRow } from './duckdb.enriched.js';
+import { linesOutsideBulkRule } from '../../contracts/log-line.js';
 import { readGroup, readProfile, searchProfiles } from './duckdb.profiles.js';
 import type { Group, Profile, ProfileReader, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
 import { withWarnings } from '../stateful-lines.js';
@@ -32,7 +34,8 @@ import { withWarnings } from '../stateful-lines.js';
 const COLUMNS = `{p:'VARCHAR', s:'BIGINT', t:'BIGINT', y:'VARCHAR', n:'VARCHAR', u:'VARCHAR', a:'VARCHAR', m:'VARCHAR', e:'JSON'}`;
 /** uhash/ahash: DuckDB's hash() of the ids, NULL without an id (hash(NULL) is a number). */
 const HASHES = (u: string, a: string) => `CASE WHEN ${u} IS NULL THEN NULL ELSE hash(${u}) END, CASE WHEN ${a} IS NULL THEN NULL ELSE hash(${a}) END`;
-const SELECT_COLUMNS = `SELECT p, s, t, y, n, u, a, m, e, ${HASHES('u', 'a')}`;
+/** A line stored with its enrichment in the body: ip and ua NULL (duckdb.enriched.ts). */
+const SELECT_COLUMNS = `SELECT p, s, t, y, n, u, a, m, e, ${HASHES('u', 'a')}, NULL, NULL`;
 
 export interface DuckDbStoreOptions {
   memoryLimit: string;
@@ -94,30 +97,33 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
     );
   }
 
-  /** The embedded processor's fast path (duckdb.bulk.ts): DuckDB reads and enriches the segment file itself. */
+  /**
+   * The embedded processor's fast path (duckdb.bulk.ts): DuckDB reads the segment file itself and
+   * stores the lines the bulk rule covers as they are, enrichment beside them; the other lines take
+   * the per-event path first. null: some line does not read in bulk (nothing written).
+   */
   async loadSegmentFile(segment: { id: number; file: string }, enrich: BulkEnrich, steps: BatchSteps): Promise<LoadResult | null> {
     const w = this.writer;
     const done = await w.runAndReadAll('SELECT 1 FROM segments WHERE id = $1', [segment.id]);
     if (done.currentRowCount > 0) return { stored: 0, deadLettered: 0 }; // committed before a crash
-    if (!(await stageSegment(w, segment.file))) return null;
-    try {
-      const { slow, dead: slowDead } = await prepareSegment(w, segment.id, enrich);
-      // Any failure here (a value DuckDB refuses in the bulk insert): null, and the caller stores the
-      // segment line by line, where each line that fails becomes a dead letter.
-      return await this.retryLineByLine((bulk) =>
-        this.transaction(async () => {
-          const fast = await insertFast(w, HASHES('u', 'a'));
-          const { keep, dead, warnings } = await applyStatefulSteps(w, segment.id, slow, steps);
-          const stored = fast + (await this.insertEvents(segment.id, keep, dead, bulk));
-          const deadLetters = [...slowDead, ...dead];
-          await this.insertDeadLetters(deadLetters);
-          await w.run('INSERT INTO segments VALUES ($1, $2, $3, now())', [segment.id, stored, deadLetters.length]);
-          return withWarnings({ stored, deadLettered: deadLetters.length }, warnings);
-        }),
-      ).catch(() => null);
-    } finally {
-      await w.run('DROP TABLE IF EXISTS seg; DROP TABLE IF EXISTS seg_ua; DROP TABLE IF EXISTS seg_ip').catch(() => undefined);
-    }
+    const others = linesOutsideBulkRule(await fs.readFile(segment.file));
+    if (others.firstSeq === null) return null;
+    const firstSeq = others.firstSeq;
+    const { lines: slow, dead: slowDead } = enrich.perEvent(segment.id, others.raws, others.indexes);
+    // Any failure here (a line read_ndjson refuses, a value DuckDB refuses in the bulk insert): null,
+    // and the caller stores the segment line by line, where each line that fails becomes a dead letter.
+    return this.retryLineByLine((bulk) =>
+      this.transaction(async () => {
+        const fast = await insertBulkLines(w, segment.file, HASHES('u', 'a'));
+        await addUserAgents(w, firstSeq, enrich);
+        const { keep, dead, warnings } = await applyStatefulSteps(w, segment.id, slow, steps);
+        const stored = fast + (await this.insertEvents(segment.id, keep, dead, bulk));
+        const deadLetters = [...slowDead, ...dead];
+        await this.insertDeadLetters(deadLetters);
+        await w.run('INSERT INTO segments VALUES ($1, $2, $3, now())', [segment.id, stored, deadLetters.length]);
+        return withWarnings({ stored, deadLettered: deadLetters.length }, warnings);
+      }),
+    ).catch(() => null);
   }
 
   /** fn in a transaction, committed, or rolled back when `dryRun` (its result is returned all the same). */
@@ -211,7 +217,7 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
 
   private async insertLineByLine(segment: number, lines: ProcessedLine[], dead: DeadLetterInput[]): Promise<number> {
     const row = 'SELECT $1::VARCHAR, $2::BIGINT, $3::BIGINT, $4::VARCHAR, $5::VARCHAR, $6::VARCHAR, $7::VARCHAR, $8::VARCHAR, $9::JSON';
-    const insert = await this.writer.prepare(`INSERT INTO events SELECT *, ${HASHES('col6', 'col7')} FROM (${row}) AS r(col1, col2, col3, col4, col5, col6, col7, col8, col9)`);
+    const insert = await this.writer.prepare(`INSERT INTO events SELECT *, ${HASHES('col6', 'col7')}, NULL, NULL FROM (${row}) AS r(col1, col2, col3, col4, col5, col6, col7, col8, col9)`);
     const probe = await this.reader.prepare(row);
     const exists = await this.writer.prepare('SELECT 1 FROM events WHERE project = $1 AND message_id = $2');
     let stored = 0;
@@ -273,14 +279,15 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
       params.ct = f.cursor.t;
       params.cs = f.cursor.s;
     }
-    const sql = `SELECT body::VARCHAR AS body, ts::DOUBLE AS t, seq::DOUBLE AS s FROM events
-      WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ${f.limit + 1}`;
-    const rows = (await this.reader.runAndReadAll(sql, params)).getRowObjectsJS() as Array<{ body: string; t: number; s: number }>;
+    const sql = `SELECT ${ENRICHMENT_COLUMNS}, e.t, e.s
+      FROM (SELECT ts::DOUBLE AS t, seq::DOUBLE AS s, body, ip, ua FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ${f.limit + 1}) e
+      ${ENRICHMENT_JOIN} ORDER BY e.t DESC, e.s DESC`;
+    const rows = (await this.reader.runAndReadAll(sql, params)).getRowObjectsJS() as unknown as Array<EnrichedRow & { t: number; s: number }>;
     const more = rows.length > f.limit;
     const page = more ? rows.slice(0, f.limit) : rows;
     const last = page.at(-1);
     return {
-      events: page.map((r) => JSON.parse(r.body) as Record<string, unknown>),
+      events: page.map(storedEvent),
       next: more && last ? { t: last.t, s: last.s } : null,
     };
   }
@@ -302,13 +309,11 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
   /** Stored events as log lines, in sequence (arrival) order, after `afterSeq`: what `bin/solute export` writes. */
   async exportLines(afterSeq: number, limit: number): Promise<LogLine[]> {
     const r = await this.reader.runAndReadAll(
-      `SELECT project, seq::DOUBLE, ts::DOUBLE, type, event, user_id, anonymous_id, message_id, body::VARCHAR FROM events
-       WHERE seq > $after ORDER BY seq LIMIT ${Math.floor(limit)}`,
+      `SELECT e.project AS p, e.seq::DOUBLE AS s, e.ts::DOUBLE AS t, e.type AS y, e.event AS n, e.user_id AS u, e.anonymous_id AS a, e.message_id AS m, ${ENRICHMENT_COLUMNS}
+       FROM (SELECT * FROM events WHERE seq > $after ORDER BY seq LIMIT ${Math.floor(limit)}) e ${ENRICHMENT_JOIN} ORDER BY e.seq`,
       { after: afterSeq },
     );
-    return (r.getRowsJS() as Array<[string, number, number, string, string | null, string | null, string | null, string, string]>).map(
-      ([p, s, t, y, n, u, a, m, e]) => ({ p, s, t, y, n, u, a, m, e: JSON.parse(e) as Record<string, unknown> }),
-    );
+    return (r.getRowObjectsJS() as unknown as Array<EnrichedRow & Omit<LogLine, 'e'>>).map(({ p, s, t, y, n, u, a, m, ...row }) => ({ p, s, t, y, n, u, a, m, e: storedEvent(row) }));
   }
 
   /**

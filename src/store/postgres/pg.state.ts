@@ -4,7 +4,7 @@
 // a fixed order, so merges of one project serialize and state read under the lock is current.
 import { setApartFailed, statefulLinesByProject } from '../stateful-lines.js';
 import type pg from 'pg';
-import type { LogLine } from '../../contracts/event-log.js';
+import type { LogLine } from '../../contracts/log-line.js';
 import type { BatchSteps, DeadLetterInput, ProcessedLine } from '../../contracts/event-store.js';
 import type { GroupChanges, GroupRow, GroupState, IdentityChanges, IdentityState, StateWarning, WarningSummaries } from '../../contracts/profiles.js';
 import { inStep } from '../../lib/step-error.js';

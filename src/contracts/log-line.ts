@@ -1,0 +1,168 @@
+// The log-line format: the one module that says what a line of the durable log holds, writes its
+// head, and reads it back. The HTTP edge writes lines (ingest/accept-batch.ts), the processor and the
+// stores read them (process/pipeline.ts, store/duckdb/duckdb.bulk.ts), recovery reads their keys
+// (log/segment.log.ts); all of them take the format from here.
+//
+// Version 2 (this release) — keys in this order, one JSON object per line, each line ending in \n:
+//   {"v":2,"c":0|1,"p":project,"s":seq,"t":timestampMs,"y":type,"n":event,"u":userId,"a":anonymousId,
+//    "m":messageId,"i":clientIp,"g":userAgent[,"k":0],"e":{...event}}
+//   v  the format version.
+//   c  1 when the bulk enrichment rule covers the event (bulkShape below): not an identify/alias/group,
+//      and a context that is a plain object without ip, browser, os or device. Such an event is stored
+//      as it is and enrichment kept beside it (the store's ip and ua columns); 0: the per-event steps
+//      run on it. Written first so a reader can tell the two kinds apart from a line's first bytes
+//      (BULK_LINE_HEAD) without parsing it.
+//   p s t y n u a m  the project, the sequence number, the corrected timestamp (epoch ms) and the
+//      fields the store indexes (null when absent), repeated beside the event.
+//   i  the request's client IP as the edge saw it (the socket's peer, or X-Forwarded-For through a
+//      trusted proxy), already in its stored form: IPv4-mapped IPv6 unmapped, its /24 or /48 with
+//      SOLUTE_IP_MODE=truncate, null when unknown or with drop. What enrichment puts in context.ip.
+//   g  context.userAgent when c is 1 and it is a non-empty string, else null.
+//   k  0: the server assigned the messageId (a /v1 event without one), so the line has no dedupe key.
+//   e  the event as sent plus receivedAt, originalTimestamp, sentAt and the corrected timestamp.
+// Version 1 (releases before it): the same without v, c and g; `i` may be absent (read as null) and
+// is the peer's address as seen (maybe IPv4-mapped). Every v1 line takes the per-event path.
+import { mayHoldLoneSurrogate, wellFormed } from '../lib/well-formed.js';
+
+export const LOG_FORMAT_VERSION = 2;
+
+export interface LogLine {
+  /** Format version; absent in version 1 lines. */
+  v?: number;
+  /** 1: the bulk enrichment rule covers the event; absent in version 1 lines. */
+  c?: 0 | 1;
+  p: string;
+  s: number;
+  t: number;
+  y: string;
+  n: string | null;
+  u: string | null;
+  a: string | null;
+  m: string;
+  /** Client IP of the request (absent in some version 1 lines). */
+  i?: string | null;
+  /** context.userAgent of a bulk line (c = 1); absent in version 1 lines. */
+  g?: string | null;
+  /** 0: the server assigned the messageId (a /v1 event without one), so the line has no dedupe key. Absent: it has one. */
+  k?: 0;
+  e: Record<string, unknown>;
+}
+
+/** The first bytes of every version 2 line the bulk rule covers (and of no other line). */
+export const BULK_LINE_HEAD = `{"v":${LOG_FORMAT_VERSION},"c":1,`;
+
+const STATEFUL_TYPES = new Set(['identify', 'alias', 'group']);
+
+/**
+ * True when enrichment of this event is exactly "add {ip, browser, os, device} to context": a type
+ * the stateful steps do not take, and a context that is a plain object without any of those keys.
+ * (process/steps/enrich.ts is the rule; its property test proves the two paths store the same event.)
+ */
+export function bulkShape(event: Record<string, unknown>): boolean {
+  if (STATEFUL_TYPES.has(event.type as string)) return false;
+  const c = event.context;
+  if (typeof c !== 'object' || c === null || Array.isArray(c) || Object.getPrototypeOf(c) !== Object.prototype) return false;
+  return !Object.hasOwn(c, 'ip') && !Object.hasOwn(c, 'browser') && !Object.hasOwn(c, 'os') && !Object.hasOwn(c, 'device');
+}
+
+/** `g` of a bulk line: context.userAgent when it is a non-empty string. */
+export function bulkUserAgent(event: Record<string, unknown>): string | null {
+  const ua = (event.context as Record<string, unknown>).userAgent;
+  return typeof ua === 'string' && ua !== '' ? ua : null;
+}
+
+/** What comes before the sequence number: `{"v":2,"c":X,"p":project,"s":`. */
+export function lineHead(project: string, bulk: boolean): string {
+  return `{"v":${LOG_FORMAT_VERSION},"c":${bulk ? 1 : 0},"p":${JSON.stringify(project)},"s":`;
+}
+
+/**
+ * What follows the sequence number, from `,"t":` to the line's end. `eventJson` is JSON.stringify of
+ * the event as stored; `ipJson` the request's `i` as JSON (the same for all its lines).
+ */
+export function lineTail(event: Record<string, unknown>, t: number, ipJson: string, ua: string | null, assigned: boolean, eventJson: string): string {
+  return (
+    ',"t":' + t + ',"y":' + JSON.stringify(event.type) + ',"n":' + jsonOrNull(event.event) + ',"u":' + jsonOrNull(event.userId) +
+    ',"a":' + jsonOrNull(event.anonymousId) + ',"m":' + JSON.stringify(event.messageId) + ',"i":' + ipJson + ',"g":' + jsonOrNull(ua) +
+    (assigned ? ',"k":0' : '') + ',"e":' + eventJson + '}\n'
+  );
+}
+
+function jsonOrNull(v: unknown): string {
+  return v == null ? 'null' : JSON.stringify(v);
+}
+
+/** What makes a parsed line unfit for the store, or null. */
+function malformed(l: LogLine): string | null {
+  if (typeof l !== 'object' || l === null || Array.isArray(l)) return 'not an object';
+  if (typeof l.p !== 'string' || typeof l.y !== 'string' || typeof l.m !== 'string') return 'p, y and m must be strings';
+  if (!Number.isSafeInteger(l.s) || !Number.isSafeInteger(l.t)) return 's and t must be integers';
+  if (typeof l.e !== 'object' || l.e === null || Array.isArray(l.e)) return 'e must be an object';
+  for (const k of ['n', 'u', 'a'] as const) if (l[k] !== null && l[k] !== undefined && typeof l[k] !== 'string') return `${k} must be a string or null`;
+  if (l.v !== undefined && l.v !== 1 && l.v !== LOG_FORMAT_VERSION) return `unknown log format version ${String(l.v)}`;
+  return null;
+}
+
+/** A line of either version, checked; null fields filled in; lone surrogates mended (v1 lines may hold them). */
+export function parseLine(raw: string): LogLine {
+  let l = JSON.parse(raw) as LogLine;
+  const problem = malformed(l);
+  if (problem) throw new Error(`malformed log line: ${problem}`);
+  l.n ??= null;
+  l.u ??= null;
+  l.a ??= null;
+  l.i ??= null;
+  // DuckDB refuses lone UTF-16 surrogates, which JSON allows: the edge stores U+FFFD in their place;
+  // lines written before it did are mended here.
+  if (mayHoldLoneSurrogate(raw)) l = wellFormed(l) as LogLine;
+  return l;
+}
+
+/** What recovery needs of a line (its project, sequence, and dedupe key's parts), or null when it is damaged. */
+export function readLineKey(text: string): { p: string; s: number; k?: 0; e: { messageId: string; receivedAt: string } } | null {
+  try {
+    const line = JSON.parse(text) as { p?: unknown; s?: unknown; k?: unknown; e?: { messageId?: unknown; receivedAt?: unknown } };
+    if (typeof line.p !== 'string' || typeof line.s !== 'number' || typeof line.e?.messageId !== 'string') return null;
+    if (typeof line.e.receivedAt !== 'string' || !Number.isFinite(Date.parse(line.e.receivedAt))) return null;
+    return line as { p: string; s: number; k?: 0; e: { messageId: string; receivedAt: string } };
+  } catch {
+    return null;
+  }
+}
+
+const BULK_HEAD_BYTES = Buffer.from(BULK_LINE_HEAD);
+
+/**
+ * A segment file's lines that the bulk rule does not cover (they do not start with BULK_LINE_HEAD),
+ * with their index in the file, and the first line's sequence number (lines are in sequence order;
+ * null when it does not read). Looks at each line's first bytes only; a damaged line is among the others.
+ */
+export function linesOutsideBulkRule(file: Buffer): { firstSeq: number | null; raws: string[]; indexes: number[] } {
+  const raws: string[] = [];
+  const indexes: number[] = [];
+  let firstSeq: number | null = null;
+  let start = 0;
+  for (let index = 0; start < file.length; index++) {
+    let end = file.indexOf(10, start);
+    if (end < 0) end = file.length;
+    if (index === 0) {
+      const head = firstLineSeq(file.toString('utf8', start, end));
+      firstSeq = head;
+    }
+    if (end - start < BULK_HEAD_BYTES.length || file.compare(BULK_HEAD_BYTES, 0, BULK_HEAD_BYTES.length, start, start + BULK_HEAD_BYTES.length) !== 0) {
+      raws.push(file.toString('utf8', start, end));
+      indexes.push(index);
+    }
+    start = end + 1;
+  }
+  return { firstSeq, raws, indexes };
+}
+
+function firstLineSeq(text: string): number | null {
+  try {
+    const s = (JSON.parse(text) as { s?: unknown }).s;
+    return Number.isSafeInteger(s) ? (s as number) : null;
+  } catch {
+    return null;
+  }
+}
