@@ -2,13 +2,17 @@
 // decided. Runs on the writer connection inside the batch's transaction.
 import { setApartFailed, statefulLinesByProject } from '../stateful-lines.js';
 import { inStep } from '../../lib/step-error.js';
-import { LIST, VARCHAR, listValue, type DuckDBConnection } from '@duckdb/node-api';
+import { DOUBLE, LIST, VARCHAR, listValue, type DuckDBConnection } from '@duckdb/node-api';
 import type { LogLine } from '../../contracts/log-line.js';
 import type { BatchSteps, DeadLetterInput, ProcessedLine } from '../../contracts/event-store.js';
 import type { GroupChanges, GroupRow, GroupState, IdentityChanges, IdentityState, ProfileRow, StateWarning } from '../../contracts/profiles.js';
 
 const IDS = { ids: LIST(VARCHAR) };
-const ids = (values: readonly string[]) => listValue([...values]);
+const ids = (values: readonly (string | null)[]) => listValue([...values]);
+const nums = (values: readonly number[]) => listValue([...values]);
+// Every change is applied with a few set-based statements per batch (lists unnested), never one
+// statement per row: DuckDB has no index on these tables, so each statement scans, and a statement per
+// profile or membership made a segment with a few hundred identify/group events take seconds.
 
 async function loadIdentity(db: DuckDBConnection, project: string, wanted: string[]): Promise<IdentityState> {
   const state: IdentityState = { links: new Map(), profiles: new Map() };
@@ -29,13 +33,46 @@ async function loadIdentity(db: DuckDBConnection, project: string, wanted: strin
   return state;
 }
 
+/**
+ * The repoints, applied in order one after another ("every id that pointed at `from` now points at
+ * `to`"), as one mapping from each stored profile to where its ids end up: one UPDATE instead of one
+ * per repoint. A later repoint moves what earlier ones moved to its `from`; a `from` whose ids have
+ * moved already keeps its first target (no stored id points at it any more).
+ */
+export function composeRepoints(repoints: ReadonlyArray<{ from: string; to: string }>): Map<string, string> {
+  const target = new Map<string, string>();
+  const sources = new Map<string, Set<string>>(); // target → the stored profiles mapped to it
+  const point = (from: string, to: string) => {
+    target.set(from, to);
+    let set = sources.get(to);
+    if (!set) sources.set(to, (set = new Set()));
+    set.add(from);
+  };
+  for (const { from, to } of repoints) {
+    if (from === to) continue;
+    const moved = sources.get(from);
+    if (moved) {
+      sources.delete(from);
+      for (const k of moved) point(k, to);
+    }
+    if (!target.has(from)) point(from, to);
+  }
+  for (const [k, v] of target) if (k === v) target.delete(k);
+  return target;
+}
+
 async function applyIdentity(db: DuckDBConnection, project: string, c: IdentityChanges): Promise<void> {
-  for (const r of c.repoints) {
-    await db.run('UPDATE identities SET profile = $to WHERE project = $project AND profile = $from', { project, from: r.from, to: r.to });
+  const moves = composeRepoints(c.repoints);
+  if (moves.size > 0) {
+    await db.run(
+      'UPDATE identities SET profile = m.t FROM (SELECT unnest($f) AS f, unnest($t) AS t) m WHERE identities.project = $project AND identities.profile = m.f',
+      { project, f: ids([...moves.keys()]), t: ids([...moves.values()]) },
+      { f: LIST(VARCHAR), t: LIST(VARCHAR) },
+    );
   }
   const gone = [...c.deleted, ...c.profiles.map((p) => p.profile)];
   if (gone.length > 0) await db.run('DELETE FROM profiles WHERE project = $project AND profile IN (SELECT unnest($ids))', { project, ids: ids(gone) }, IDS);
-  for (const p of c.profiles) await insertProfile(db, project, p);
+  await insertProfiles(db, project, c.profiles);
   if (c.links.length > 0) {
     await db.run(
       'INSERT INTO identities SELECT $project, unnest($ids), unnest($profiles)',
@@ -46,10 +83,23 @@ async function applyIdentity(db: DuckDBConnection, project: string, c: IdentityC
   await insertWarnings(db, project, c.warnings);
 }
 
-function insertProfile(db: DuckDBConnection, project: string, p: ProfileRow) {
-  return db.run(
-    'INSERT INTO profiles (project, profile, user_id, traits, trait_ts, id_count, id_bytes, warnings) VALUES ($1, $2, $3, $4::JSON, $5::JSON, $6, $7, $8::JSON)',
-    [project, p.profile, p.userId, JSON.stringify(p.traits), JSON.stringify(p.traitTs), p.idCount, p.idBytes, JSON.stringify(p.warnings)],
+/** The profiles' rows, in one statement. */
+async function insertProfiles(db: DuckDBConnection, project: string, profiles: readonly ProfileRow[]): Promise<void> {
+  if (profiles.length === 0) return;
+  await db.run(
+    `INSERT INTO profiles (project, profile, user_id, traits, trait_ts, id_count, id_bytes, warnings)
+     SELECT $project, unnest($profile), unnest($userId), unnest($traits)::JSON, unnest($traitTs)::JSON, unnest($idCount), unnest($idBytes), unnest($warnings)::JSON`,
+    {
+      project,
+      profile: ids(profiles.map((p) => p.profile)),
+      userId: ids(profiles.map((p) => p.userId)),
+      traits: ids(profiles.map((p) => JSON.stringify(p.traits))),
+      traitTs: ids(profiles.map((p) => JSON.stringify(p.traitTs))),
+      idCount: nums(profiles.map((p) => p.idCount)),
+      idBytes: nums(profiles.map((p) => p.idBytes)),
+      warnings: ids(profiles.map((p) => JSON.stringify(p.warnings))),
+    },
+    { profile: LIST(VARCHAR), userId: LIST(VARCHAR), traits: LIST(VARCHAR), traitTs: LIST(VARCHAR), idCount: LIST(DOUBLE), idBytes: LIST(DOUBLE), warnings: LIST(VARCHAR) },
   );
 }
 
@@ -86,23 +136,44 @@ async function loadGroups(db: DuckDBConnection, project: string, wanted: string[
 
 async function applyGroups(db: DuckDBConnection, project: string, c: GroupChanges): Promise<void> {
   if (c.groups.length > 0) {
-    await db.run('DELETE FROM groups WHERE project = $project AND group_id IN (SELECT unnest($ids))', { project, ids: ids(c.groups.map((g) => g.groupId)) }, IDS);
-    for (const g of c.groups) {
-      await db.run('INSERT INTO groups (project, group_id, traits, trait_ts, warnings) VALUES ($1, $2, $3::JSON, $4::JSON, $5::JSON)', [
-        project,
-        g.groupId,
-        JSON.stringify(g.traits),
-        JSON.stringify(g.traitTs),
-        JSON.stringify(g.warnings),
-      ]);
-    }
-  }
-  for (const m of c.members) {
-    // One row per (group, member), with the earliest time it was seen.
-    await db.run('DELETE FROM group_members WHERE project = $1 AND group_id = $2 AND member = $3 AND since > $4', [project, m.groupId, m.member, m.since]);
+    const groupIds = ids(c.groups.map((g) => g.groupId));
+    await db.run('DELETE FROM groups WHERE project = $project AND group_id IN (SELECT unnest($ids))', { project, ids: groupIds }, IDS);
     await db.run(
-      'INSERT INTO group_members SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM group_members WHERE project = $1 AND group_id = $2 AND member = $3)',
-      [project, m.groupId, m.member, m.since],
+      `INSERT INTO groups (project, group_id, traits, trait_ts, warnings)
+       SELECT $project, unnest($ids), unnest($traits)::JSON, unnest($traitTs)::JSON, unnest($warnings)::JSON`,
+      {
+        project,
+        ids: groupIds,
+        traits: ids(c.groups.map((g) => JSON.stringify(g.traits))),
+        traitTs: ids(c.groups.map((g) => JSON.stringify(g.traitTs))),
+        warnings: ids(c.groups.map((g) => JSON.stringify(g.warnings))),
+      },
+      { ids: LIST(VARCHAR), traits: LIST(VARCHAR), traitTs: LIST(VARCHAR), warnings: LIST(VARCHAR) },
+    );
+  }
+  if (c.members.length > 0) {
+    // One row per (group, member), with the earliest time it was seen: the batch's pairs reduced to
+    // their earliest first, then an earlier stored row kept, a later one replaced.
+    const earliest = new Map<string, { groupId: string; member: string; since: number }>();
+    for (const m of c.members) {
+      const key = JSON.stringify([m.groupId, m.member]);
+      const seen = earliest.get(key);
+      if (!seen || m.since < seen.since) earliest.set(key, m);
+    }
+    const pairs = [...earliest.values()];
+    const params = { project, g: ids(pairs.map((m) => m.groupId)), m: ids(pairs.map((m) => m.member)), s: nums(pairs.map((m) => m.since)) };
+    const types = { g: LIST(VARCHAR), m: LIST(VARCHAR), s: LIST(DOUBLE) };
+    const batch = 'SELECT unnest($g) AS g, unnest($m) AS m, unnest($s)::BIGINT AS s';
+    await db.run(
+      `DELETE FROM group_members x USING (${batch}) b WHERE x.project = $project AND x.group_id = b.g AND x.member = b.m AND x.since > b.s`,
+      params,
+      types,
+    );
+    await db.run(
+      `INSERT INTO group_members SELECT $project, b.g, b.m, b.s FROM (${batch}) b
+       WHERE NOT EXISTS (SELECT 1 FROM group_members x WHERE x.project = $project AND x.group_id = b.g AND x.member = b.m)`,
+      params,
+      types,
     );
   }
   await insertWarnings(db, project, c.warnings);
