@@ -67,7 +67,7 @@ function line(e, s, t) {
     return `{"p":"bench","s":${s},"t":${t},"y":${JSON.stringify(e.type)},"n":${JSON.stringify(e.event ?? null)},"u":${JSON.stringify(e.userId)},"a":null,"m":${JSON.stringify(e.messageId)},"i":"203.0.113.0","e":${json}}\n`;
   }
   const bulk = bulkShape(e);
-  return lineHead('bench', bulk) + s + lineTail(e, t, '"203.0.113.0"', bulk ? bulkUserAgent(e) : null, false, json);
+  return lineHead('bench', bulk) + s + lineTail(e, t, t, '"203.0.113.0"', bulk ? bulkUserAgent(e) : null, false, json);
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'solute-bench-processor-'));

@@ -44,6 +44,9 @@ export const ConfigSchema = Type.Object(
      * bigger checkpoints: 106k→134k rows/s from 16MB to 256MB here) but replays more WAL after a crash. */
     storeCheckpointThreshold: Type.String({ default: '256MB' }),
     storeThreads: Type.Integer({ minimum: 1, default: 2 }),
+    /** Queued events one embedded load may take (whole segments, at least one): a backlog is stored in
+     * few large transactions (the stateful steps' statements and the commit paid per load). */
+    processorBatchEvents: Type.Integer({ minimum: 1, default: 131_072 }),
     /** How often key revocations made by the CLI are picked up (ms). */
     keyRefreshMs: Type.Integer({ minimum: 50, default: 1000 }),
     /** Lifetime of a console session (ms); 12 hours. Signing out, or revoking the key, ends it earlier. */
@@ -124,6 +127,7 @@ const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
   storeMemoryLimit: 'SOLUTE_STORE_MEMORY_LIMIT',
   storeCheckpointThreshold: 'SOLUTE_STORE_CHECKPOINT_THRESHOLD',
   storeThreads: 'SOLUTE_STORE_THREADS',
+  processorBatchEvents: 'SOLUTE_PROCESSOR_BATCH_EVENTS',
   keyRefreshMs: 'SOLUTE_KEY_REFRESH_MS',
   consoleSessionMs: 'SOLUTE_CONSOLE_SESSION_MS',
   consoleLiveSubscribers: 'SOLUTE_CONSOLE_LIVE_SUBSCRIBERS',

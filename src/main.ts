@@ -99,7 +99,8 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     // The bulk path applies the enrich step's own rule; with other steps (tests), every line takes the per-event path.
     ...(opts.eventSteps ? {} : { fileLoader: store, bulkEnrich: createBulkEnrich({ ipMode: config.ipMode }) }),
     batchSteps: createBatchSteps(config),
-    onLoaded: (_seg, result, seconds) => metrics.loaded(result, seconds),
+    groupEvents: config.processorBatchEvents,
+    onLoaded: (_segments, result, seconds) => metrics.loaded(result, seconds),
   });
   const log = await SegmentLog.open(paths.log, {
     segmentMaxBytes: config.segmentMaxBytes,

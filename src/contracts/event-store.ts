@@ -41,6 +41,8 @@ export interface CommitOptions {
 export interface ProcessedLine {
   /** Line number in its segment, from 0. */
   index: number;
+  /** Its segment, when one load covers several (SegmentFileLoader); else the batch's id. */
+  segment?: number;
   /** The line as the log holds it (what a dead letter keeps, and what a replay starts from). */
   raw: string;
   line: LogLine;
@@ -144,12 +146,12 @@ export interface BulkEnrich {
   perEvent(segment: number, raws: readonly string[], indexes: readonly number[]): { lines: ProcessedLine[]; dead: DeadLetterInput[] };
 }
 
-/** A store that can load a closed segment file itself (the embedded store: DuckDB reads NDJSON natively). */
+/** A store that can load closed segment files itself (the embedded store: DuckDB reads NDJSON natively). */
 export interface SegmentFileLoader {
   /**
-   * Stores the segment like commitBatch would with the per-event steps run on every line, once.
-   * null: the file cannot be read in bulk (a damaged line); nothing was written and the caller takes
-   * the per-event path.
+   * Stores the segments, in one transaction, like commitBatch would with the per-event steps run on
+   * every line, once (a segment committed before is skipped). null: some file cannot be read in bulk
+   * (a damaged line); nothing was written and the caller takes the per-event path.
    */
-  loadSegmentFile(segment: { id: number; file: string }, enrich: BulkEnrich, steps: BatchSteps): Promise<LoadResult | null>;
+  loadSegmentFiles(segments: ReadonlyArray<{ id: number; file: string }>, enrich: BulkEnrich, steps: BatchSteps): Promise<LoadResult | null>;
 }

@@ -4,8 +4,8 @@
 // (log/segment.log.ts); all of them take the format from here.
 //
 // Version 2 (this release) — keys in this order, one JSON object per line, each line ending in \n:
-//   {"v":2,"c":0|1,"p":project,"s":seq,"t":timestampMs,"y":type,"n":event,"u":userId,"a":anonymousId,
-//    "m":messageId,"i":clientIp,"g":userAgent[,"k":0],"e":{...event}}
+//   {"v":2,"c":0|1,"p":project,"s":seq,"t":timestampMs,"r":receivedMs,"y":type,"n":event,"u":userId,
+//    "a":anonymousId,"m":messageId,"i":clientIp,"g":userAgent[,"k":0],"e":{...event}}
 //   v  the format version.
 //   c  1 when the bulk enrichment rule covers the event (bulkShape below): not an identify/alias/group,
 //      and a context that is a plain object without ip, browser, os or device. Such an event is stored
@@ -14,13 +14,15 @@
 //      (BULK_LINE_HEAD) without parsing it.
 //   p s t y n u a m  the project, the sequence number, the corrected timestamp (epoch ms) and the
 //      fields the store indexes (null when absent), repeated beside the event.
+//   r  receivedAt as epoch ms: with p and m, what recovery needs to rebuild the line's dedupe key,
+//      read from the line's head without parsing the event (readLineKey).
 //   i  the request's client IP as the edge saw it (the socket's peer, or X-Forwarded-For through a
 //      trusted proxy), already in its stored form: IPv4-mapped IPv6 unmapped, its /24 or /48 with
 //      SOLUTE_IP_MODE=truncate, null when unknown or with drop. What enrichment puts in context.ip.
 //   g  context.userAgent when c is 1 and it is a non-empty string, else null.
 //   k  0: the server assigned the messageId (a /v1 event without one), so the line has no dedupe key.
 //   e  the event as sent plus receivedAt, originalTimestamp, sentAt and the corrected timestamp.
-// Version 1 (releases before it): the same without v, c and g; `i` may be absent (read as null) and
+// Version 1 (releases before it): the same without v, c, r and g; `i` may be absent (read as null) and
 // is the peer's address as seen (maybe IPv4-mapped). Every v1 line takes the per-event path.
 import { mayHoldLoneSurrogate, wellFormed } from '../lib/well-formed.js';
 
@@ -34,6 +36,8 @@ export interface LogLine {
   p: string;
   s: number;
   t: number;
+  /** receivedAt, epoch ms; absent in version 1 lines. */
+  r?: number;
   y: string;
   n: string | null;
   u: string | null;
@@ -80,9 +84,9 @@ export function lineHead(project: string, bulk: boolean): string {
  * What follows the sequence number, from `,"t":` to the line's end. `eventJson` is JSON.stringify of
  * the event as stored; `ipJson` the request's `i` as JSON (the same for all its lines).
  */
-export function lineTail(event: Record<string, unknown>, t: number, ipJson: string, ua: string | null, assigned: boolean, eventJson: string): string {
+export function lineTail(event: Record<string, unknown>, t: number, receivedMs: number, ipJson: string, ua: string | null, assigned: boolean, eventJson: string): string {
   return (
-    ',"t":' + t + ',"y":' + JSON.stringify(event.type) + ',"n":' + jsonOrNull(event.event) + ',"u":' + jsonOrNull(event.userId) +
+    ',"t":' + t + ',"r":' + receivedMs + ',"y":' + JSON.stringify(event.type) + ',"n":' + jsonOrNull(event.event) + ',"u":' + jsonOrNull(event.userId) +
     ',"a":' + jsonOrNull(event.anonymousId) + ',"m":' + JSON.stringify(event.messageId) + ',"i":' + ipJson + ',"g":' + jsonOrNull(ua) +
     (assigned ? ',"k":0' : '') + ',"e":' + eventJson + '}\n'
   );
@@ -118,13 +122,27 @@ export function parseLine(raw: string): LogLine {
   return l;
 }
 
-/** What recovery needs of a line (its project, sequence, and dedupe key's parts), or null when it is damaged. */
-export function readLineKey(text: string): { p: string; s: number; k?: 0; e: { messageId: string; receivedAt: string } } | null {
+/**
+ * What recovery needs of a line to rebuild its dedupe key: its project, sequence number, messageId,
+ * receivedAt (epoch ms), and whether it has a key; null when it is damaged. A version 2 line is read
+ * from its head only (everything before `"e"`: no string in the head can hold `,"e":` unescaped), so a
+ * restart on a large backlog does not parse every event.
+ */
+export function readLineKey(text: string): { p: string; s: number; m: string; r: number; k?: 0 } | null {
   try {
+    if (text.startsWith(`{"v":${LOG_FORMAT_VERSION},`)) {
+      const at = text.indexOf(',"e":{');
+      if (at < 0) return null;
+      const head = JSON.parse(text.slice(0, at) + '}') as { p?: unknown; s?: unknown; m?: unknown; r?: unknown; k?: unknown };
+      if (typeof head.p !== 'string' || !Number.isSafeInteger(head.s) || typeof head.m !== 'string' || !Number.isSafeInteger(head.r)) return null;
+      return { p: head.p, s: head.s as number, m: head.m, r: head.r as number, ...(head.k === 0 ? { k: 0 as const } : {}) };
+    }
     const line = JSON.parse(text) as { p?: unknown; s?: unknown; k?: unknown; e?: { messageId?: unknown; receivedAt?: unknown } };
     if (typeof line.p !== 'string' || typeof line.s !== 'number' || typeof line.e?.messageId !== 'string') return null;
-    if (typeof line.e.receivedAt !== 'string' || !Number.isFinite(Date.parse(line.e.receivedAt))) return null;
-    return line as { p: string; s: number; k?: 0; e: { messageId: string; receivedAt: string } };
+    if (typeof line.e.receivedAt !== 'string') return null;
+    const r = Date.parse(line.e.receivedAt);
+    if (!Number.isFinite(r)) return null;
+    return { p: line.p, s: line.s, m: line.e.messageId, r, ...(line.k === 0 ? { k: 0 as const } : {}) };
   } catch {
     return null;
   }

@@ -237,7 +237,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       }
       // The store's indexed columns ride beside the event, so loading needs no JSON path lookups.
       const isBulk = bulkShape(stored);
-      const tail = lineTail(stored, t, ipJson, isBulk ? bulkUserAgent(stored) : null, assigned, json);
+      const tail = lineTail(stored, t, receivedMs, ipJson, isBulk ? bulkUserAgent(stored) : null, assigned, json);
       tails.push(tail);
       bulk.push(isBulk);
       watched?.push({ event: stored, duplicate: false });

@@ -412,8 +412,8 @@ export async function recoverSegments(
       eventsByProject.set(line.p, (eventsByProject.get(line.p) ?? 0) + 1);
       if (line.s > maxSeq) maxSeq = line.s;
       if (line.k === 0) continue; // a messageId the server assigned: no key
-      keyOf(line.p, line.e.messageId, keys, n * 4);
-      days[n++] = Math.floor(Date.parse(line.e.receivedAt) / 86_400_000);
+      keyOf(line.p, line.m, keys, n * 4);
+      days[n++] = Math.floor(line.r / 86_400_000);
       projects.push(line.p);
     }
     segments.push({ id, file, count: lines.length, keys: keys.subarray(0, n * 4), days: days.subarray(0, n), projects, eventsByProject });

@@ -61,8 +61,8 @@ export class BatchLoader {
     return this.exclusive(async () => this.reported(id, await this.commit({ segment: id, source, lines, deadLetters: dead })));
   }
 
-  /** A segment through a store's bulk path; null when the store cannot read it in bulk. */
-  loadFile(store: SegmentFileLoader, segment: { id: number; file: string }, lookups: Pick<BulkEnrich, 'userAgent'>): Promise<LoadResult | null> {
+  /** Segments through a store's bulk path, in one transaction; null when the store cannot read them in bulk. */
+  loadFiles(store: SegmentFileLoader, segments: ReadonlyArray<{ id: number; file: string }>, lookups: Pick<BulkEnrich, 'userAgent'>): Promise<LoadResult | null> {
     const enrich: BulkEnrich = {
       ...lookups,
       perEvent: (segmentId, raws, indexes) => {
@@ -77,8 +77,8 @@ export class BatchLoader {
       },
     };
     return this.exclusive(async () => {
-      const r = await store.loadSegmentFile(segment, enrich, this.batchSteps);
-      return r && this.reported(segment.id, r);
+      const r = await store.loadSegmentFiles(segments, enrich, this.batchSteps);
+      return r && this.reported(segments[0].id, r);
     });
   }
 

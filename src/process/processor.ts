@@ -22,8 +22,16 @@ export interface ProcessorDeps {
   /** A store that loads segment files itself, and the per-event steps as lookups for it (both or neither). */
   fileLoader?: SegmentFileLoader;
   bulkEnrich?: Pick<BulkEnrich, 'userAgent'>;
-  onLoaded?: (segment: ClosedSegment, result: LoadResult, seconds: number) => void;
+  onLoaded?: (segments: readonly ClosedSegment[], result: LoadResult, seconds: number) => void;
+  /**
+   * With a store that loads files itself: how many queued events one load may take, whole segments
+   * (at least one; default 131072, about one DuckDB row group). A backlog is stored in few, large
+   * transactions; a segment alone when there is no backlog.
+   */
+  groupEvents?: number;
 }
+
+const GROUP_EVENTS = 131_072;
 
 const MAX_BACKOFF_MS = 30_000;
 
@@ -85,18 +93,43 @@ export class Processor {
     });
   }
 
-  private async load(segment: ClosedSegment): Promise<LoadResult> {
-    // The store's own bulk path when it has one (DuckDB reads the file natively); the per-event path
-    // otherwise, and also when the bulk path throws (a lookup that fails on one line's user agent, say):
-    // there each line's failure is that line's, and a batch that keeps failing is isolated (BatchLoader).
-    const bulk =
-      this.deps.fileLoader && this.deps.bulkEnrich
-        ? await this.loader.loadFile(this.deps.fileLoader, segment, this.deps.bulkEnrich).catch((err: unknown) => {
-            this.deps.logger.warn({ err, segment: segment.id }, 'bulk load failed; storing the segment event by event');
-            return null;
-          })
-        : null;
-    return bulk ?? this.loader.load(segment.id, await fs.readFile(segment.file, 'utf8'));
+  /** The segments at the head of the queue that one load takes. */
+  private nextGroup(): ClosedSegment[] {
+    if (!this.deps.fileLoader) return [this.queue[0]];
+    const limit = this.deps.groupEvents ?? GROUP_EVENTS;
+    const group = [this.queue[0]];
+    let events = this.queue[0].count;
+    for (let i = 1; i < this.queue.length && events + this.queue[i].count <= limit; i++) {
+      group.push(this.queue[i]);
+      events += this.queue[i].count;
+    }
+    return group;
+  }
+
+  private async load(group: ClosedSegment[]): Promise<LoadResult> {
+    // The store's own bulk path when it has one (DuckDB reads the files natively); the per-event path
+    // otherwise, segment by segment, and also when the bulk path throws (a lookup that fails on one
+    // line's user agent, say): there each line's failure is that line's, and a batch that keeps failing
+    // is isolated (BatchLoader).
+    const { fileLoader, bulkEnrich } = this.deps;
+    if (fileLoader && bulkEnrich) {
+      const bulk = await this.loader.loadFiles(fileLoader, group, bulkEnrich).catch((err: unknown) => {
+        this.deps.logger.warn({ err, segments: group.map((g) => g.id) }, 'bulk load failed; storing the segments event by event');
+        return null;
+      });
+      if (bulk) return bulk;
+      if (group.length > 1) this.deps.logger.warn({ segments: group.map((g) => g.id) }, 'segments not read in bulk; storing them one by one');
+    }
+    const total: LoadResult = { stored: 0, deadLettered: 0 };
+    for (const segment of group) {
+      const r =
+        (group.length > 1 && fileLoader && bulkEnrich ? await this.loader.loadFiles(fileLoader, [segment], bulkEnrich).catch(() => null) : null) ??
+        (await this.loader.load(segment.id, await fs.readFile(segment.file, 'utf8')));
+      total.stored += r.stored;
+      total.deadLettered += r.deadLettered;
+      if (r.warnings) (total.warnings ??= []).push(...r.warnings);
+    }
+    return total;
   }
 
   /** Runs dead letters through the steps again (see BatchLoader.replay). */
@@ -106,25 +139,27 @@ export class Processor {
 
   private async run(): Promise<void> {
     while (this.queue.length > 0) {
-      const segment = this.queue[0];
+      const group = this.nextGroup();
       const started = process.hrtime.bigint();
       try {
-        await this.deps.persistKeys(segment.keys, segment.days, segment.days.length, segment.projects);
-        const result = await this.load(segment);
-        await fs.rm(segment.file, { force: true });
-        this.queue.shift();
-        this.queued -= segment.count;
-        for (const [p, n] of segment.eventsByProject) this.queuedByProject.add(p, -n);
+        for (const segment of group) await this.deps.persistKeys(segment.keys, segment.days, segment.days.length, segment.projects);
+        const result = await this.load(group);
+        for (const segment of group) {
+          await fs.rm(segment.file, { force: true });
+          this.queue.shift();
+          this.queued -= segment.count;
+          for (const [p, n] of segment.eventsByProject) this.queuedByProject.add(p, -n);
+        }
         this.failures = 0;
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
         if (result.deadLettered > 0) {
-          this.deps.logger.warn({ segment: segment.id, deadLetters: result.deadLettered }, 'segment had events that could not be stored; see dead letters');
+          this.deps.logger.warn({ segments: group.map((g) => g.id), deadLetters: result.deadLettered }, 'segments had events that could not be stored; see dead letters');
         }
-        this.deps.onLoaded?.(segment, result, seconds);
+        this.deps.onLoaded?.(group, result, seconds);
       } catch (err) {
         this.failures++;
         const wait = Math.min(MAX_BACKOFF_MS, 100 * 2 ** this.failures);
-        this.deps.logger.error({ err, segment: segment.id, retryInMs: wait }, 'segment load failed; will retry');
+        this.deps.logger.error({ err, segments: group.map((g) => g.id), retryInMs: wait }, 'segment load failed; will retry');
         await new Promise((r) => setTimeout(r, wait));
       }
     }

@@ -27,7 +27,7 @@ export function setApartFailed(
   const dead: DeadLetterInput[] = [];
   for (const pl of lines) {
     const f = failed.get(pl.line);
-    if (f) dead.push({ segment, index: pl.index, project: pl.line.p, step: f.step, reason: f.reason, raw: pl.raw });
+    if (f) dead.push({ segment: pl.segment ?? segment, index: pl.index, project: pl.line.p, step: f.step, reason: f.reason, raw: pl.raw });
     else keep.push(pl);
   }
   return { keep, dead };

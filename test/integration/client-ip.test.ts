@@ -46,7 +46,7 @@ describe('client IP at the edge', () => {
       const line = await send(srv.get());
       expect(line.i).toBe('127.0.0.1');
       const text = JSON.stringify(line);
-      expect(Object.keys(line)).toEqual(['v', 'c', 'p', 's', 't', 'y', 'n', 'u', 'a', 'm', 'i', 'g', 'e']);
+      expect(Object.keys(line)).toEqual(['v', 'c', 'p', 's', 't', 'r', 'y', 'n', 'u', 'a', 'm', 'i', 'g', 'e']);
       expect(text).toContain(`,"i":"127.0.0.1","g":`);
     });
 

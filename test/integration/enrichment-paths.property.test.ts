@@ -103,7 +103,7 @@ describe('enrichment: the bulk path and the per-event path store the same events
               receivedAt: '2026-01-01T00:00:00.000Z',
             })) as Record<string, unknown>;
             const isBulk = bulkShape(stored);
-            text += lineHead(project, isBulk) + ++seq + lineTail(stored, Date.UTC(2026, 0, 1) + k, ipJson, isBulk ? bulkUserAgent(stored) : null, false, JSON.stringify(stored));
+            text += lineHead(project, isBulk) + ++seq + lineTail(stored, Date.UTC(2026, 0, 1) + k, Date.UTC(2026, 0, 1), ipJson, isBulk ? bulkUserAgent(stored) : null, false, JSON.stringify(stored));
           });
           bulkLinesSeen += text.split('\n').filter((l) => l.startsWith(BULK_LINE_HEAD)).length;
           const file = path.join(dir, `${segment}.ndjson`);
@@ -111,7 +111,7 @@ describe('enrichment: the bulk path and the per-event path store the same events
 
           const { bulk, perEvent } = stores[run.mode];
           const steps = createEventSteps({ ipMode: run.mode });
-          const viaBulk = await new BatchLoader({ store: bulk, logger, steps }).loadFile(bulk, { id: segment, file }, createBulkEnrich({ ipMode: run.mode }));
+          const viaBulk = await new BatchLoader({ store: bulk, logger, steps }).loadFiles(bulk, [{ id: segment, file }], createBulkEnrich({ ipMode: run.mode }));
           expect(viaBulk).not.toBeNull();
           await new BatchLoader({ store: perEvent, logger, steps }).load(segment, text);
 

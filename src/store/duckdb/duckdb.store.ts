@@ -98,29 +98,54 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
   }
 
   /**
-   * The embedded processor's fast path (duckdb.bulk.ts): DuckDB reads the segment file itself and
+   * The embedded processor's fast path (duckdb.bulk.ts): DuckDB reads the segment files itself and
    * stores the lines the bulk rule covers as they are, enrichment beside them; the other lines take
-   * the per-event path first. null: some line does not read in bulk (nothing written).
+   * the per-event path first. Several segments share one transaction: the stateful steps' statements,
+   * the commit and DuckDB's row groups are paid per load, not per segment. null: some line does not
+   * read in bulk (nothing written).
    */
-  async loadSegmentFile(segment: { id: number; file: string }, enrich: BulkEnrich, steps: BatchSteps): Promise<LoadResult | null> {
+  async loadSegmentFiles(segments: ReadonlyArray<{ id: number; file: string }>, enrich: BulkEnrich, steps: BatchSteps): Promise<LoadResult | null> {
     const w = this.writer;
-    const done = await w.runAndReadAll('SELECT 1 FROM segments WHERE id = $1', [segment.id]);
-    if (done.currentRowCount > 0) return { stored: 0, deadLettered: 0 }; // committed before a crash
-    const others = linesOutsideBulkRule(await fs.readFile(segment.file));
-    if (others.firstSeq === null) return null;
-    const firstSeq = others.firstSeq;
-    const { lines: slow, dead: slowDead } = enrich.perEvent(segment.id, others.raws, others.indexes);
+    const committed = new Set(
+      (await w.runAndReadAll(`SELECT id::DOUBLE FROM segments WHERE id IN (${segments.map((s) => Math.floor(s.id)).join(',')})`)).getRowsJS().map((r) => Number(r[0])),
+    );
+    const todo = segments.filter((s) => !committed.has(s.id)); // the others were committed before a crash
+    if (todo.length === 0) return { stored: 0, deadLettered: 0 };
+    const slow: ProcessedLine[] = [];
+    const slowDead: DeadLetterInput[] = [];
+    let firstSeq = Infinity;
+    for (const segment of todo) {
+      const others = linesOutsideBulkRule(await fs.readFile(segment.file));
+      if (others.firstSeq === null) return null;
+      firstSeq = Math.min(firstSeq, others.firstSeq);
+      const r = enrich.perEvent(segment.id, others.raws, others.indexes);
+      for (const pl of r.lines) slow.push({ ...pl, segment: segment.id });
+      slowDead.push(...r.dead);
+    }
+    const batchId = todo[0].id;
     // Any failure here (a line read_ndjson refuses, a value DuckDB refuses in the bulk insert): null,
-    // and the caller stores the segment line by line, where each line that fails becomes a dead letter.
+    // and the caller stores each segment line by line, where each line that fails becomes a dead letter.
     return this.retryLineByLine((bulk) =>
       this.transaction(async () => {
-        const fast = await insertBulkLines(w, segment.file, HASHES('u', 'a'));
+        const storedBy = new Map<number, number>();
+        for (const segment of todo) storedBy.set(segment.id, await insertBulkLines(w, segment.file, HASHES('u', 'a')));
         await addUserAgents(w, firstSeq, enrich);
-        const { keep, dead, warnings } = await applyStatefulSteps(w, segment.id, slow, steps);
-        const stored = fast + (await this.insertEvents(segment.id, keep, dead, bulk));
+        const { keep, dead, warnings } = await applyStatefulSteps(w, batchId, slow, steps);
+        await this.insertEvents(batchId, keep, dead, bulk);
         const deadLetters = [...slowDead, ...dead];
         await this.insertDeadLetters(deadLetters);
-        await w.run('INSERT INTO segments VALUES ($1, $2, $3, now())', [segment.id, stored, deadLetters.length]);
+        // Per segment, what it stored and set apart (each line's own segment).
+        for (const pl of keep) storedBy.set(pl.segment!, storedBy.get(pl.segment!)! + 1);
+        const deadBy = new Map<number, number>();
+        for (const d of deadLetters) {
+          deadBy.set(d.segment, (deadBy.get(d.segment) ?? 0) + 1);
+          if (d.step === 'store') storedBy.set(d.segment, storedBy.get(d.segment)! - 1); // a kept line the store refused
+        }
+        for (const segment of todo) {
+          await w.run('INSERT INTO segments VALUES ($1, $2, $3, now())', [segment.id, storedBy.get(segment.id)!, deadBy.get(segment.id) ?? 0]);
+        }
+        let stored = 0;
+        for (const n of storedBy.values()) stored += n;
         return withWarnings({ stored, deadLettered: deadLetters.length }, warnings);
       }),
     ).catch(() => null);
@@ -231,7 +256,7 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
         probe.bind(values);
         await probe.run();
       } catch (err) {
-        dead.push({ segment, index: pl.index, project: l.p, step: 'store', reason: (err as Error).message, raw: pl.raw });
+        dead.push({ segment: pl.segment ?? segment, index: pl.index, project: l.p, step: 'store', reason: (err as Error).message, raw: pl.raw });
         continue;
       }
       insert.bind(values);
