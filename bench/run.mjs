@@ -25,6 +25,9 @@
 // OVERLOAD_LIMITED_EVENTS_PER_SECOND (500) for the overload scenario.
 //   6. queries (bench/queries.mjs, runnable alone): profile lookup, events by user, daily counts over
 //      30 days, top events over 7 days, at 1M and 10M seeded events; and the ingest cost of uhash/ahash.
+//   8. the event path (issue 10, eventPathPhases): CPU per event at 20k events/s, the sustained rate
+//      (acknowledged minus backlog growth), the ack path with processing deferred, p99 at half the
+//      sustained rate, the processor alone on 1M events (bench/processor.mjs), peak RSS; BENCH_EVENT_PATH=0 skips it.
 //   7. cluster beside embedded (bench/cluster.mjs, runnable alone): 3 NATS nodes (R3) + ingest +
 //      processor + PostgreSQL against the embedded default, same load, interleaved; BENCH_CLUSTER=0 skips it.
 // Environment: BENCH_QUERIES=0 to skip part 6 (its own settings are in bench/queries.mjs),
@@ -58,6 +61,11 @@ const WARMUP_SECONDS = Math.min(3, SECONDS);
 const MIN_BACKLOG = 200_000;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const RUN = randomBytes(4).toString('hex');
+/** Issue 10's figures (eventPathPhases): BENCH_EVENT_PATH=0 skips them; their phase lengths. */
+const EVENT_PATH = process.env.BENCH_EVENT_PATH !== '0';
+const SUSTAINED_SECONDS = envInt('BENCH_SUSTAINED_SECONDS', 60);
+const PACED_CPU_SECONDS = envInt('BENCH_CPU_SECONDS', 20);
+const PROCESSOR_EVENTS = envInt('BENCH_PROCESSOR_EVENTS', 1_000_000);
 const MODES = ['all', 'overload'];
 const MODE = process.argv[2] ?? 'all';
 if (!MODES.includes(MODE)) {
@@ -345,7 +353,7 @@ function percentile(sorted, p) {
  * 'paced' (same rate, evenly spaced). Checks every answer: 200 with processed=100, failed=0 and
  * duplicates=0 (absent counts as 0 for the baseline).
  */
-async function runPhase(server, { mode, seconds, rate, label }) {
+async function runPhase(server, { mode, seconds, rate, label, drain = true }) {
   gc();
   const check = { ok: 0, events: 0, badBody: 0, statuses: {}, samples: [] };
   const latencies = [];
@@ -468,12 +476,18 @@ async function runPhase(server, { mode, seconds, rate, label }) {
     0,
     phase.machineBusyPercent * os.cpus().length - phase.serverCpuPercent - phase.loadgenCpuPercent - Object.values(othersCpu).reduce((a, b) => a + b, 0),
   );
-  if (server.name === 'solute') {
+  if (server.name === 'solute' && !drain) {
+    const after = await scrape(server.url);
+    phase.backlogAtLoadEnd = after.backlog;
+    phase.backlogGrowth = after.backlog - before.backlog;
+  } else if (server.name === 'solute') {
     // Everything acknowledged in this phase stored: end to end from the phase's start.
     let atLoadEnd = null;
     const drained = await waitDrained(server, { onPoll: (_t, m) => (atLoadEnd ??= m) });
     const after = drained.metrics;
     phase.backlogAtLoadEnd = atLoadEnd.backlog;
+    phase.backlogGrowth = atLoadEnd.backlog - before.backlog;
+    phase.cpuSecondsWithDrain = cpuOf(server.pid) - cpu0;
     phase.storedDuringLoad = atLoadEnd.stored - before.stored;
     phase.segmentsLoaded = after.segmentLoadCount - before.segmentLoadCount;
     phase.segmentLoadSeconds = after.segmentLoadSecondsSum - before.segmentLoadSecondsSum;
@@ -495,6 +509,7 @@ function formatPhase(p) {
     `  ${p.label.padEnd(22)} ${fmtInt(p.eventsPerSec).padStart(8)} ev/s  ${p.requestsPerSec.toFixed(0).padStart(5)} req/s  ` +
     `p50 ${e.p50.toFixed(2)} ms  p99 ${e.p99.toFixed(2)} ms  cpu: server ${p.serverCpuPercent.toFixed(0)}% (main thread ${p.serverMainThreadCpuPercent.toFixed(0)}%) loadgen ${p.loadgenCpuPercent.toFixed(0)}% ` +
     `${Object.entries(p.otherServerCpuPercent).map(([k, v]) => `${k} ${v.toFixed(0)}% `).join('')}foreign ${p.foreignCpuPercent.toFixed(0)}% (machine ${p.machineBusyPercent.toFixed(0)}% of ${os.cpus().length} cores)` +
+    (p.endToEndSeconds === undefined && p.backlogGrowth !== undefined ? `  backlog grew by ${fmtInt(p.backlogGrowth)} (processing deferred)` : '') +
     (p.endToEndSeconds !== undefined
       ? `  e2e ${p.endToEndSeconds.toFixed(2)} s (tail ${p.drainTailSeconds.toFixed(2)} s, backlog at load end ${fmtInt(p.backlogAtLoadEnd)}; ` +
         `${p.segmentsLoaded} segments loaded in ${p.segmentLoadSeconds.toFixed(1)} s)`
@@ -670,6 +685,7 @@ async function main() {
 
     const summary = summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, totals, anomalies });
     await stop(solute);
+    const eventPath = EVENT_PATH ? await eventPathPhases(phases) : null;
     const overload = await runOverload(overloadTools());
     if (overload.failures.length) process.exitCode = 1;
     const result = {
@@ -680,6 +696,7 @@ async function main() {
       machine,
       git,
       summary,
+      eventPath,
       processor: { ...processorRun, restarted: undefined, killed: undefined },
       phases,
       anomalies,
@@ -724,6 +741,108 @@ async function overloadOnly(machine, git) {
  * closed-loop burst until /metrics shows at least MIN_BACKLOG events in the backlog; then SIGKILL.
  * The restart uses the default settings.
  */
+/**
+ * Issue 10's figures, each Solute figure beside the bare Fastify baseline of the same run, default
+ * configuration, on fresh data directories:
+ *   1. CPU per event: a paced 20k events/s phase of BENCH_CPU_SECONDS (20), CPU of every thread from its
+ *      start until the backlog is 0, divided by the events acknowledged (the baseline: over its phase);
+ *   2. sustained rate: a 16-connection closed loop for BENCH_SUSTAINED_SECONDS (60); (acknowledged −
+ *      growth of solute_processing_backlog_events) ÷ seconds, against the same loop on the baseline;
+ *   3. ack path with processing deferred (segments that never close): closed loop, against the baseline;
+ *   4. p99 of the acknowledgement at half the sustained rate, paced evenly, processing running (a
+ *      refused request counts as the slowest);
+ *   5. processor alone: bench/processor.mjs, a backlog of BENCH_PROCESSOR_EVENTS (1M) in default-size
+ *      segments with 5% identify/group/alias and 300 user agents, from /readyz until stored;
+ *   6. peak RSS (VmHWM) of each Solute process, and the dedupe keys it held.
+ */
+async function eventPathPhases(earlier) {
+  log('event path (issue 10): fresh servers, default configuration');
+  const dirs = [];
+  const fresh = async (env = {}) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'solute-bench-event-path-'));
+    dirs.push(dir);
+    return startSolute(dir, soluteKey(dir), env);
+  };
+  const out = {};
+  const peaks = [];
+  const keep = (server) => {
+    const m = memoryOf(server.pid);
+    peaks.push({ what: server.label, hwm: m.hwm });
+  };
+  const baseline = await startBaseline();
+  try {
+    let solute = await fresh();
+    solute.label = 'solute (cpu, sustained, p99)';
+    await runPhase(baseline, { mode: 'full', seconds: WARMUP_SECONDS, label: 'baseline warm-up' });
+    await runPhase(solute, { mode: 'full', seconds: WARMUP_SECONDS, label: 'solute warm-up' });
+
+    // 1. CPU per event at 20k events/s.
+    const rate = 200;
+    const bCpu = await runPhase(baseline, { mode: 'paced', rate, seconds: PACED_CPU_SECONDS, label: 'baseline 20k ev/s' });
+    const sCpu = await runPhase(solute, { mode: 'paced', rate, seconds: PACED_CPU_SECONDS, label: 'solute 20k ev/s' });
+    out.cpuMicrosPerEvent = {
+      solute: (1e6 * sCpu.cpuSecondsWithDrain) / sCpu.acceptedEvents,
+      baseline: (1e6 * (bCpu.serverCpuPercent / 100) * bCpu.seconds) / bCpu.acceptedEvents,
+      soluteNon2xx: sCpu.non2xx,
+    };
+
+    // 2. Sustained rate.
+    const bSus = await runPhase(baseline, { mode: 'full', seconds: SUSTAINED_SECONDS, label: `baseline ${SUSTAINED_SECONDS} s loop` });
+    const sSus = await runPhase(solute, { mode: 'full', seconds: SUSTAINED_SECONDS, label: `solute ${SUSTAINED_SECONDS} s loop` });
+    const sustained = (sSus.acceptedEvents - Math.max(0, sSus.backlogGrowth)) / sSus.seconds;
+    out.sustained = { solute: sustained, acknowledged: sSus.eventsPerSec, backlogGrowth: sSus.backlogGrowth, baseline: bSus.eventsPerSec, ratio: sustained / bSus.eventsPerSec };
+
+    // 4. p99 at half the sustained rate, paced, processing running.
+    const halfReqs = Math.max(1, Math.round(sustained / 2 / BATCH));
+    const sHalf = await runPhase(solute, { mode: 'paced', rate: halfReqs, seconds: SECONDS, label: `solute paced ${fmtInt(halfReqs * BATCH)} ev/s` });
+    const bHalf = await runPhase(baseline, { mode: 'paced', rate: halfReqs, seconds: SECONDS, label: `baseline paced ${fmtInt(halfReqs * BATCH)} ev/s` });
+    const refused = sHalf.non2xx + sHalf.errors + sHalf.timeouts;
+    out.halfRateP99 = { eventsPerSec: halfReqs * BATCH, solute: refused > 0 ? Infinity : sHalf.latency.exact.p99, refused, baseline: bHalf.latency.exact.p99 };
+    keep(solute);
+    out.dedupeKeys = (await scrape(solute.url)).dedupeKeys;
+    await stop(solute);
+
+    // 3. Ack path with processing deferred: segments that never close while the phase runs.
+    solute = await fresh({ SOLUTE_SEGMENT_MAX_AGE_MS: '86400000', SOLUTE_SEGMENT_MAX_BYTES: String(4 * 2 ** 30), SOLUTE_BACKLOG_MAX_EVENTS: '100000000', SOLUTE_PROJECT_BACKLOG_MAX_EVENTS: '100000000' });
+    solute.label = 'solute (ack only)';
+    await runPhase(solute, { mode: 'full', seconds: WARMUP_SECONDS, label: 'solute warm-up', drain: false });
+    const acks = [];
+    for (let r = 1; r <= ROUNDS; r++) {
+      const b = await runPhase(baseline, { mode: 'full', seconds: SECONDS, label: `baseline full r${r}` });
+      const a = await runPhase(solute, { mode: 'full', seconds: SECONDS, label: `solute ack-only r${r}`, drain: false });
+      acks.push({ solute: a.eventsPerSec, baseline: b.eventsPerSec, ratio: a.eventsPerSec / b.eventsPerSec });
+    }
+    out.ackOnly = { solute: median(acks.map((a) => a.solute)), baseline: median(acks.map((a) => a.baseline)), ratio: median(acks.map((a) => a.ratio)) };
+    keep(solute);
+    await stop(solute, 'SIGKILL'); // its backlog is not what this measures
+  } finally {
+    await stop(baseline);
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  // 5. Processor alone.
+  log(`  processor alone: bench/processor.mjs ${PROCESSOR_EVENTS} ...`);
+  const text = execFileSync(process.execPath, [path.join(import.meta.dirname, 'processor.mjs'), String(PROCESSOR_EVENTS)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  out.processor = JSON.parse(text.trim().split('\n').at(-1));
+  peaks.push({ what: 'solute (processor alone)', hwm: out.processor.peakRssMiB * 2 ** 20 });
+  log(`  ${text.trim().split('\n').join('\n  ')}`);
+  const earlierPeak = Math.max(...earlier.filter((p) => p.server === 'solute').map((p) => p.serverRssMaxBytes));
+  peaks.push({ what: 'solute (load phases above)', hwm: earlierPeak });
+  out.peakRss = peaks;
+  log();
+
+  const x = out;
+  table(`event path (issue 10), run ${RUN}`, ['figure', 'solute', 'baseline', 'ratio / value', 'target'], [
+    ['1. CPU per event, paced 20k ev/s until stored', `${x.cpuMicrosPerEvent.solute.toFixed(1)} µs`, `${x.cpuMicrosPerEvent.baseline.toFixed(1)} µs`, '', '≤ 15 µs'],
+    [`2. sustained, ${SUSTAINED_SECONDS} s loop (acked ${fmtInt(x.sustained.acknowledged)}/s, backlog +${fmtInt(x.sustained.backlogGrowth)})`, `${fmtInt(x.sustained.solute)} ev/s`, `${fmtInt(x.sustained.baseline)} ev/s`, fmtX(x.sustained.ratio), '≥ 0.4×'],
+    ['3. ack path, processing deferred', `${fmtInt(x.ackOnly.solute)} ev/s`, `${fmtInt(x.ackOnly.baseline)} ev/s`, fmtX(x.ackOnly.ratio), '≥ 0.7×'],
+    [`4. p99 at half the sustained rate (${fmtInt(x.halfRateP99.eventsPerSec)} ev/s), paced`, Number.isFinite(x.halfRateP99.solute) ? `${fmtMs(x.halfRateP99.solute)} ms` : `${x.halfRateP99.refused} refused`, `${fmtMs(x.halfRateP99.baseline)} ms`, '', '≤ 10 ms'],
+    [`5. processor alone, ${fmtInt(x.processor.events)} events, from /readyz`, `${fmtInt(x.processor.eventsPerSecondFromReady)} ev/s`, '', `${fmtInt(x.processor.eventsPerSecondFromStart)} ev/s from start`, '≥ 150,000 ev/s'],
+    [`6. peak RSS (dedupe keys held: ${fmtInt(x.dedupeKeys)})`, mib(Math.max(...x.peakRss.map((p) => p.hwm))), '', x.peakRss.map((p) => `${p.what} ${mib(p.hwm)}`).join('; '), '≤ 512 MiB'],
+  ]);
+  return out;
+}
+
 async function processorPhase(dataDir, apiKey, solute) {
   const info = {};
   // The server that served the load phases: its peak memory is read by the caller; stop it cleanly.
