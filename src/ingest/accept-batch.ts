@@ -153,7 +153,11 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
     const keys = new Uint32Array(batch.length * 4);
     let claimed = 0;
     let duplicates = 0;
-    /** The log lines' size so far: UTF-16 units, and bytes once the units could pass the bound (3 bytes a unit at most). */
+    /**
+     * The accepted events' size as stored so far (their JSON, not the log line's fields beside them):
+     * UTF-16 units, and bytes once the units could pass the bound (3 bytes a unit at most).
+     */
+    const storedJsons: string[] = [];
     let storedChars = 0;
     let storedBytes = -1;
     const watched: AckedEvent[] | null = deps.tap?.watching(project) ? [] : null;
@@ -243,9 +247,10 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
       watched?.push({ event: stored, duplicate: false });
       // Bounded per request: a small /v1 body whose batch context is copied into 10,000 events would
       // otherwise write hundreds of MB (and pass V8's string limit while being joined).
-      storedChars += tail.length;
+      storedJsons.push(json);
+      storedChars += json.length;
       if (storedChars * 3 > maxStoredBytes) {
-        storedBytes = storedBytes < 0 ? tails.reduce((sum, x) => sum + Buffer.byteLength(x), 0) : storedBytes + Buffer.byteLength(tail);
+        storedBytes = storedBytes < 0 ? storedJsons.reduce((sum, x) => sum + Buffer.byteLength(x), 0) : storedBytes + Buffer.byteLength(json);
         if (storedBytes > maxStoredBytes) {
           releaseClaimed();
           throw new SoluteError('SOL_ERR_BATCH_STORED_TOO_LARGE', [maxStoredBytes]);
