@@ -7,7 +7,19 @@ const quiet = { warn: () => undefined, error: () => undefined };
 
 /** Drains the stream's consumer until nothing is pending; returns the messages by stream sequence. */
 export async function drainStream(nc: NatsConnection, stream: string, timeoutMs = 20_000): Promise<Map<number, string>> {
-  const source = await NatsSource.open(nc, { stream, logger: quiet, ackWaitMs: 5000 });
+  const deadline = Date.now() + timeoutMs;
+  // Right after a node of a cluster restarts, JetStream may not answer yet (no meta leader): the
+  // request times out. Keep asking until the deadline, as a processor starting then would.
+  let source: NatsSource;
+  for (;;) {
+    try {
+      source = await NatsSource.open(nc, { stream, logger: quiet, ackWaitMs: 5000 });
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
   const seen = new Map<number, string>();
   let busy = 0;
   source.start(async (b) => {
@@ -15,7 +27,6 @@ export async function drainStream(nc: NatsConnection, stream: string, timeoutMs 
     if (!seen.has(b.id)) seen.set(b.id, b.text);
     busy--;
   });
-  const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
       await new Promise((r) => setTimeout(r, 100));
