@@ -17,7 +17,7 @@
 // BENCHMARKS.md explains them.
 //
 // `node bench/run.mjs overload` runs only the overload scenario (figures to bench/results/overload.json
-// and overload.txt). Exit code 1 when the overload scenario finds a failure.
+// and overload.txt); `node bench/run.mjs event-path` only issue 10's figures (bench/results/event-path.json). Exit code 1 when the overload scenario finds a failure.
 //
 // Environment: BENCH_SECONDS (per phase, default 15), BENCH_ROUNDS (default 2),
 // BENCH_PACED=0 to skip the paced half-load phases, BENCH_KEEP=1 to keep the temporary data dir;
@@ -66,7 +66,7 @@ const EVENT_PATH = process.env.BENCH_EVENT_PATH !== '0';
 const SUSTAINED_SECONDS = envInt('BENCH_SUSTAINED_SECONDS', 60);
 const PACED_CPU_SECONDS = envInt('BENCH_CPU_SECONDS', 20);
 const PROCESSOR_EVENTS = envInt('BENCH_PROCESSOR_EVENTS', 1_000_000);
-const MODES = ['all', 'overload'];
+const MODES = ['all', 'overload', 'event-path'];
 const MODE = process.argv[2] ?? 'all';
 if (!MODES.includes(MODE)) {
   console.error(`usage: node bench/run.mjs [${MODES.join('|')}]`);
@@ -625,6 +625,18 @@ async function main() {
       fs.rmSync(dataDir, { recursive: true, force: true }); // holds only the fsync probe's traces
     }
   }
+  if (MODE === 'event-path') {
+    log();
+    try {
+      const eventPath = await eventPathPhases([]);
+      fs.mkdirSync(path.dirname(RESULTS), { recursive: true });
+      fs.writeFileSync(RESULTS.replace(/latest\.json$/, 'event-path.json'), JSON.stringify({ run: RUN, machine, git, eventPath }, null, 2) + '\n');
+      return;
+    } finally {
+      for (const server of LIVE) await stop(server);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
   log(
     `load: autocannon on loopback, ${CONNECTIONS} connections, ${BATCH} events/request (${(TEMPLATE.buf.length / 1024).toFixed(1)} KiB body, ~${TEMPLATE.eventBytes} B/event), ` +
       `${SECONDS} s per phase, ${ROUNDS} round(s), warm-up ${WARMUP_SECONDS} s per server, phases interleaved baseline → solute`,
@@ -827,7 +839,7 @@ async function eventPathPhases(earlier) {
   peaks.push({ what: 'solute (processor alone)', hwm: out.processor.peakRssMiB * 2 ** 20 });
   log(`  ${text.trim().split('\n').join('\n  ')}`);
   const earlierPeak = Math.max(...earlier.filter((p) => p.server === 'solute').map((p) => p.serverRssMaxBytes));
-  peaks.push({ what: 'solute (load phases above)', hwm: earlierPeak });
+  if (Number.isFinite(earlierPeak)) peaks.push({ what: 'solute (load phases above)', hwm: earlierPeak });
   out.peakRss = peaks;
   log();
 
@@ -1123,6 +1135,7 @@ function summarize({ phases, halfRate, soluteMem, baselineMem, processorRun, tot
 
 await main()
   .then(async () => {
+    if (MODE !== 'all') return; // `overload` and `event-path` run only their own part
     if (process.env.BENCH_QUERIES !== '0') await queryBench();
     if (process.env.BENCH_CLUSTER !== '0') await clusterBench();
   })

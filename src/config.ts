@@ -47,6 +47,9 @@ export const ConfigSchema = Type.Object(
     /** Queued events one embedded load may take (whole segments, at least one): a backlog is stored in
      * few large transactions (the stateful steps' statements and the commit paid per load). */
     processorBatchEvents: Type.Integer({ minimum: 1, default: 131_072 }),
+    /** `bin/solute serve`: the nice value of every thread but the event loop's (DuckDB, libuv's pool); 0 (the
+     * default) leaves them alone. One A/B pair was inconclusive (BENCHMARKS.md), so it is off by default. */
+    backgroundNice: Type.Integer({ minimum: 0, maximum: 19, default: 0 }),
     /** How often key revocations made by the CLI are picked up (ms). */
     keyRefreshMs: Type.Integer({ minimum: 50, default: 1000 }),
     /** Lifetime of a console session (ms); 12 hours. Signing out, or revoking the key, ends it earlier. */
@@ -128,6 +131,7 @@ const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
   storeCheckpointThreshold: 'SOLUTE_STORE_CHECKPOINT_THRESHOLD',
   storeThreads: 'SOLUTE_STORE_THREADS',
   processorBatchEvents: 'SOLUTE_PROCESSOR_BATCH_EVENTS',
+  backgroundNice: 'SOLUTE_BACKGROUND_NICE',
   keyRefreshMs: 'SOLUTE_KEY_REFRESH_MS',
   consoleSessionMs: 'SOLUTE_CONSOLE_SESSION_MS',
   consoleLiveSubscribers: 'SOLUTE_CONSOLE_LIVE_SUBSCRIBERS',

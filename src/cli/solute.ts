@@ -1,6 +1,7 @@
 // bin/solute: `serve` runs the server in this process; `keys ...`, `origins ...` and `limits ...` manage
 // API keys and per-project settings in the data dir (or in PostgreSQL with SOLUTE_STORE=postgres://...),
 // also while the servers run.
+import { lowerBackgroundThreads } from '../lib/thread-priority.js';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config.js';
 import { dataPaths } from '../data-paths.js';
@@ -56,6 +57,8 @@ async function serve(argv: string[]): Promise<void> {
   process.on('SIGTERM', keepTerm);
   process.on('SIGINT', keepInt);
   const solute = await startSolute(config);
+  // Only the served process: tests that start Solute inside their own process keep their priorities.
+  lowerBackgroundThreads(config.backgroundNice);
   process.off('SIGTERM', keepTerm);
   process.off('SIGINT', keepInt);
   let signalled = false;
