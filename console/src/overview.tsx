@@ -27,6 +27,34 @@ interface TopPages {
   pages: Array<{ path: string; count: number; users: number }>;
 }
 
+/** A table of names with their events and distinct users: the top events, the top pages. */
+function CountTable({ label, rows, testId }: { label: string; rows: Array<{ name: string; count: number; users: number }>; testId?: string }) {
+  return (
+    <table data-testid={testId}>
+      <thead>
+        <tr>
+          <th scope="col">{label}</th>
+          <th scope="col" class="n">
+            events
+          </th>
+          <th scope="col" class="n">
+            users
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => (
+          <tr key={r.name}>
+            <td>{r.name}</td>
+            <td class="n">{num(r.count)}</td>
+            <td class="n">{num(r.users)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
 function browserZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 }
@@ -179,28 +207,7 @@ export function OverviewView() {
             <div class="card">
               <h2>Top events</h2>
               {top && top.events.length > 0 ? (
-                <table data-testid="top-events">
-                  <thead>
-                    <tr>
-                      <th scope="col">event</th>
-                      <th scope="col" class="n">
-                        events
-                      </th>
-                      <th scope="col" class="n">
-                        users
-                      </th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {top.events.map((e) => (
-                      <tr key={e.event}>
-                        <td>{e.event}</td>
-                        <td class="n">{num(e.count)}</td>
-                        <td class="n">{num(e.users)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
+                <CountTable label="event" rows={top.events.map((e) => ({ name: e.event, count: e.count, users: e.users }))} testId="top-events" />
               ) : (
                 <p class="help">No named events in this range.</p>
               )}
@@ -212,28 +219,7 @@ export function OverviewView() {
                   Not available on this server (it has no <code>/api/stats/top-pages</code> route).
                 </p>
               ) : pages && pages.pages.length > 0 ? (
-                <table>
-                  <thead>
-                    <tr>
-                      <th scope="col">context.page.path</th>
-                      <th scope="col" class="n">
-                        events
-                      </th>
-                      <th scope="col" class="n">
-                        users
-                      </th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {pages.pages.map((p) => (
-                      <tr key={p.path}>
-                        <td>{p.path}</td>
-                        <td class="n">{num(p.count)}</td>
-                        <td class="n">{num(p.users)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
+                <CountTable label="context.page.path" rows={pages.pages.map((p) => ({ name: p.path, count: p.count, users: p.users }))} />
               ) : (
                 <p class="help">No pages in this range.</p>
               )}

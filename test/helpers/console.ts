@@ -1,6 +1,7 @@
 // Helpers for the console's HTTP API: sign in (cookie + CSRF value), and a Server-Sent Events reader.
 import http from 'node:http';
 import { expect } from 'vitest';
+import { createEventSteps, type EventStep } from '../../src/process/pipeline.js';
 
 export interface ConsoleSession {
   cookie: string;
@@ -115,4 +116,25 @@ export async function openSse(url: string, headers: Record<string, string>): Pro
 /** The events of every `events` message so far, in order. */
 export function liveRows(s: SseStream): Array<{ id: number; duplicate: boolean; event: Record<string, any> }> {
   return s.messages.filter((m) => m.event === 'events').flatMap((m) => JSON.parse(m.data));
+}
+
+/**
+ * The processing steps of the console tests: enrichment, then a stand-in for a bug in processing: while
+ * `broken` is true, events whose properties say `poison: true` fail (and become dead letters).
+ */
+export function poisonableSteps(): { steps: EventStep[]; fix(): void; breakAgain(): void } {
+  let broken = true;
+  return {
+    steps: [
+      ...createEventSteps({ ipMode: 'keep' }),
+      {
+        name: 'check',
+        run(line) {
+          if (broken && (line.e.properties as Record<string, unknown> | undefined)?.poison === true) throw new Error('poisoned by the test');
+        },
+      },
+    ],
+    fix: () => void (broken = false),
+    breakAgain: () => void (broken = true),
+  };
 }

@@ -12,26 +12,15 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from '../helpers/chromium.js';
-import type { EventStep } from '../../src/process/pipeline.js';
-import { createEnrich } from '../../src/process/steps/enrich.js';
 import { makeEvent, postEvents, readAllEvents, startTestServer, waitForDrain, type TestServer } from '../helpers/solute.js';
+import { poisonableSteps } from '../helpers/console.js';
 
 if (!HAVE_CHROMIUM && !process.env.SOLUTE_CI) {
   console.warn(`console-browser.test.ts skipped: ${CHROMIUM} is missing (apt-get install -y chromium); with SOLUTE_CI set this fails instead`);
 }
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
-const enrich = createEnrich({ ipMode: 'keep' });
-let broken = true;
-const steps: EventStep[] = [
-  { name: 'enrich', run: (line) => enrich(line.e, line.i ?? null) },
-  {
-    name: 'check',
-    run(line) {
-      if (broken && (line.e.properties as Record<string, unknown> | undefined)?.poison === true) throw new Error('poisoned by the test');
-    },
-  },
-];
+const processing = poisonableSteps();
 
 /** A reverse proxy that serves Solute under /solute/ (the prefix stripped), as an operator might. */
 async function prefixProxy(target: string): Promise<{ url: string; paths: string[]; close(): Promise<void> }> {
@@ -74,7 +63,7 @@ describe.skipIf(!HAVE_CHROMIUM && !process.env.SOLUTE_CI)('the console in headle
 
   beforeAll(async () => {
     if (!HAVE_CHROMIUM) throw new Error(`${CHROMIUM} is missing and SOLUTE_CI is set: install it with apt-get install -y chromium`);
-    s = await startTestServer({}, undefined, { eventSteps: steps });
+    s = await startTestServer({}, undefined, { eventSteps: processing.steps });
     // A profile with traits and two ids, a group, and a dead letter, before the browser opens.
     const r = await send([
       makeEvent({ type: 'identify', event: undefined, userId: 'ada', anonymousId: 'anon-ada', traits: { plan: 'pro', email: 'ada@example.com' } }),
@@ -269,7 +258,7 @@ describe.skipIf(!HAVE_CHROMIUM && !process.env.SOLUTE_CI)('the console in headle
     const list = page.getByTestId('dead-letters');
     await list.getByText('poisoned by the test').waitFor();
     await screenshot('dead-letters');
-    broken = false; // the cause is fixed
+    processing.fix(); // the cause is fixed
     await list.getByRole('button', { name: /^Replay dead letter/ }).first().click();
     await expect.poll(() => page.getByRole('status').filter({ hasText: 'Replayed' }).textContent()).toContain('1 stored');
     await page.getByText('No dead letters').waitFor();

@@ -6,24 +6,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventStep } from '../../src/process/pipeline.js';
-import { createEnrich } from '../../src/process/steps/enrich.js';
 import { ROOT, cli, makeEvent, postEvents, readAllEvents, startTestServer, waitForDrain, type TestServer } from '../helpers/solute.js';
 import { expectError, metricValue, metricsText } from '../helpers/assertions.js';
-import { liveRows, openSse, signIn, type ConsoleSession } from '../helpers/console.js';
+import { liveRows, openSse, poisonableSteps, signIn, type ConsoleSession } from '../helpers/console.js';
 
-const enrich = createEnrich({ ipMode: 'keep' });
-/** Stands for a bug in processing: while `broken`, events marked as poison fail (and become dead letters). */
-let broken = true;
-const steps: EventStep[] = [
-  { name: 'enrich', run: (line) => enrich(line.e, line.i ?? null) },
-  {
-    name: 'check',
-    run(line) {
-      if (broken && (line.e.properties as Record<string, unknown> | undefined)?.poison === true) throw new Error('poisoned by the test');
-    },
-  },
-];
+const processing = poisonableSteps();
 
 const now = () => new Date().toISOString();
 const json = async (r: Response) => ({ status: r.status, headers: r.headers, body: (await r.json().catch(() => null)) as any });
@@ -36,7 +23,7 @@ describe('console (HTTP)', () => {
 
   beforeAll(async () => {
     if (!fs.existsSync(path.join(ROOT, 'dist', 'ui', 'index.html'))) throw new Error('dist/ui is missing: run npm run build first');
-    s = await startTestServer({ keyRefreshMs: 100, consoleLiveSubscribers: 4, trustedProxies: '127.0.0.1' }, undefined, { eventSteps: steps });
+    s = await startTestServer({ keyRefreshMs: 100, consoleLiveSubscribers: 4, trustedProxies: '127.0.0.1' }, undefined, { eventSteps: processing.steps });
     session = await signIn(s.url, s.secretKey);
   });
   afterAll(() => s?.close());
@@ -196,14 +183,14 @@ describe('console (HTTP)', () => {
   });
 
   it('dead letters: listed for the session with step and reason, and replayed once the cause is fixed', async () => {
-    broken = true;
+    processing.breakAgain();
     const poison = makeEvent({ event: 'Poisoned', properties: { poison: true } });
     await postEvents(s.url, s.writeKey, { batch: [poison], sentAt: now() });
     await waitForDrain(s.url);
     const list = await get('/api/dead-letters', asSession());
     const d = list.body.deadLetters.find((x: any) => x.event?.messageId === poison.messageId);
     expect(d).toMatchObject({ step: 'check', reason: 'poisoned by the test', attempts: 1, event: { event: 'Poisoned' } });
-    broken = false;
+    processing.fix();
     const replay = await fetch(`${s.url}/api/dead-letters/replay`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...asSession(), 'x-solute-csrf': session.csrf },
