@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './free-port.mjs';
+import { cpuOf, memoryOf } from './proc-stats.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -28,7 +29,6 @@ const KEEP = process.env.BENCH_KEEP === '1';
 const STATEFUL = process.env.BENCH_STATEFUL !== '0';
 const EVENTS = Number(args[0] ?? 1_000_000);
 const SEGMENT_BYTES = 8 * 1024 * 1024; // SOLUTE_SEGMENT_MAX_BYTES' default
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const UAS = Array.from({ length: 300 }, (_, k) =>
@@ -119,9 +119,8 @@ ready = performance.now();
 let stored = 0;
 while ((stored = await metric('solute_events_stored_total')) + (await metric('solute_dead_letters_total')) < EVENTS) await sleep(50);
 const done = performance.now();
-const stat = fs.readFileSync(`/proc/${proc.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-const cpu = (Number(stat[11]) + Number(stat[12])) / CLK_TCK;
-const hwm = Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8'))[1]) * 1024;
+const cpu = cpuOf(proc.pid);
+const { hwm } = memoryOf(proc.pid);
 proc.kill('SIGTERM');
 await new Promise((r) => proc.on('exit', r));
 const fromStart = (done - started) / 1000;

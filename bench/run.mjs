@@ -38,6 +38,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { freePort } from './free-port.mjs';
+import { cpuOf, memoryOf } from './proc-stats.mjs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -59,7 +60,6 @@ const BATCH = 100;
 const WARMUP_SECONDS = Math.min(3, SECONDS);
 /** The processor phase wants at least this many events left in the log when Solute is killed. */
 const MIN_BACKLOG = 200_000;
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const RUN = randomBytes(4).toString('hex');
 /** Issue 10's figures (eventPathPhases): BENCH_EVENT_PATH=0 skips them; their phase lengths. */
 const EVENT_PATH = process.env.BENCH_EVENT_PATH !== '0';
@@ -242,13 +242,6 @@ async function stop(server, signal = 'SIGTERM') {
   }
 }
 
-/** VmHWM (peak resident set) and VmRSS of a live process, in bytes. */
-function memoryOf(pid) {
-  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? NaN) * 1024;
-  return { hwm: kb('VmHWM'), rss: kb('VmRSS') };
-}
-
 /** Jiffies of the whole machine from /proc/stat: busy (all but idle and iowait), steal, total. */
 function machineCpu() {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
@@ -260,12 +253,6 @@ function machineCpu() {
 /** Servers alive now, watched for CPU during every phase. */
 const LIVE = [];
 
-/** CPU seconds (user + system, all threads) a process has used so far. */
-function cpuOf(pid, tid) {
-  const stat = fs.readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime (fields 14 and 15)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Metrics.

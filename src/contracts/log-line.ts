@@ -163,10 +163,7 @@ export function linesOutsideBulkRule(file: Buffer): { firstSeq: number | null; r
   for (let index = 0; start < file.length; index++) {
     let end = file.indexOf(10, start);
     if (end < 0) end = file.length;
-    if (index === 0) {
-      const head = firstLineSeq(file.toString('utf8', start, end));
-      firstSeq = head;
-    }
+    if (index === 0) firstSeq = firstLineSeq(file.toString('utf8', start, end));
     if (end - start < BULK_HEAD_BYTES.length || file.compare(BULK_HEAD_BYTES, 0, BULK_HEAD_BYTES.length, start, start + BULK_HEAD_BYTES.length) !== 0) {
       raws.push(file.toString('utf8', start, end));
       indexes.push(index);

@@ -110,26 +110,28 @@ export class Processor {
     // The store's own bulk path when it has one (DuckDB reads the files natively); the per-event path
     // otherwise, segment by segment, and also when the bulk path throws (a lookup that fails on one
     // line's user agent, say): there each line's failure is that line's, and a batch that keeps failing
-    // is isolated (BatchLoader).
-    const { fileLoader, bulkEnrich } = this.deps;
-    if (fileLoader && bulkEnrich) {
-      const bulk = await this.loader.loadFiles(fileLoader, group, bulkEnrich).catch((err: unknown) => {
-        this.deps.logger.warn({ err, segments: group.map((g) => g.id) }, 'bulk load failed; storing the segments event by event');
-        return null;
-      });
-      if (bulk) return bulk;
-      if (group.length > 1) this.deps.logger.warn({ segments: group.map((g) => g.id) }, 'segments not read in bulk; storing them one by one');
-    }
+    // is isolated (BatchLoader). A group that does not load in bulk is tried one segment at a time.
+    const whole = await this.loadInBulk(group);
+    if (whole) return whole;
+    if (group.length > 1 && this.deps.fileLoader) this.deps.logger.warn({ segments: group.map((g) => g.id) }, 'segments not read in bulk; storing them one by one');
     const total: LoadResult = { stored: 0, deadLettered: 0 };
     for (const segment of group) {
-      const r =
-        (group.length > 1 && fileLoader && bulkEnrich ? await this.loader.loadFiles(fileLoader, [segment], bulkEnrich).catch(() => null) : null) ??
-        (await this.loader.load(segment.id, await fs.readFile(segment.file, 'utf8')));
+      const r = (group.length > 1 ? await this.loadInBulk([segment]) : null) ?? (await this.loader.load(segment.id, await fs.readFile(segment.file, 'utf8')));
       total.stored += r.stored;
       total.deadLettered += r.deadLettered;
       if (r.warnings) (total.warnings ??= []).push(...r.warnings);
     }
     return total;
+  }
+
+  /** The segments through the store's bulk path; null without one, or when it cannot read them or throws. */
+  private async loadInBulk(segments: ClosedSegment[]): Promise<LoadResult | null> {
+    const { fileLoader, bulkEnrich } = this.deps;
+    if (!fileLoader || !bulkEnrich) return null;
+    return this.loader.loadFiles(fileLoader, segments, bulkEnrich).catch((err: unknown) => {
+      this.deps.logger.warn({ err, segments: segments.map((g) => g.id) }, 'bulk load failed; storing the segments event by event');
+      return null;
+    });
   }
 
   /** Runs dead letters through the steps again (see BatchLoader.replay). */
