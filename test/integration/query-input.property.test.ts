@@ -203,7 +203,9 @@ function routes(v: Valid): RouteSpec[] {
     {
       name: 'GET /api/groups/{id}',
       path: (i) => `/api/groups/${i}`,
-      id,
+      // The seeded groups (g1, '*') and misses: with the profiles' ids only 2 of 8 named a group, and a
+      // run of 150 could reach the handler with a 200 fewer than the 5% the property asks for.
+      id: { valid: fc.constantFrom('g1', '*', 'g1', '*', 'nobody', 'é😀'), hostile: anyText },
       params: { limit: limit(1000), cursor: { valid: pick(() => v.groupCursors), hostile: cursorish } },
     },
   ];
