@@ -168,6 +168,7 @@ export function create(o: SoluteOptions): Solute {
   let beatTimer: Timer | undefined;
   const waiters: Array<[number, () => void]> = [];
   const watched: Record<string, 1> = {};
+  const adopted: Record<string, Record<string, 1>> = {}; // per closed tab taken over: its events taken
 
   const log = (...a: unknown[]) => o.debug && console.log('[solute]', ...a);
 
@@ -525,7 +526,10 @@ export function create(o: SoluteOptions): Solute {
     if (stopped || v === null) return;
     st.del(QP + id);
     st.del(HP + id);
-    const items = parse(v);
+    // A closed tab's last write can reach this tab's storage after its lock did (they travel apart):
+    // the queue then shows up again once adopted. Its events taken already are not queued twice.
+    const seen = (adopted[id] ||= {});
+    const items = parse(v).filter((i) => !seen[i.s] && (seen[i.s] = 1));
     log('adopted', items.length, 'events of a closed tab');
     enqueue(items);
     saveNow();
@@ -562,7 +566,12 @@ export function create(o: SoluteOptions): Solute {
   };
   const onStorage = (e: StorageEvent) => {
     const k = e.key || '';
-    if (k.slice(0, QP.length) === QP) watch(k.slice(QP.length));
+    if (k.slice(0, QP.length) === QP) {
+      const id = k.slice(QP.length);
+      // Its lock is held here, so that tab is gone: this is its late last write.
+      if (adopted[id] && e.newValue !== null) adopt(id);
+      else watch(id);
+    }
     if (k.slice(0, HP.length) === HP && e.newValue === '0') watch(k.slice(HP.length));
   };
   if (browser) {
