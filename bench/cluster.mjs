@@ -57,13 +57,13 @@ function body() {
   return JSON.stringify({ batch, sentAt });
 }
 
-function spawnSolute(env, port) {
-  const proc = spawn(BIN, ['serve', '--port', String(port)], {
+function spawnSolute(env, port, nodeArgs = []) {
+  const proc = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--port', String(port)], {
     env: { ...process.env, SOLUTE_HOST: '127.0.0.1', SOLUTE_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
-  proc.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+  proc.stderr.on('data', (d) => ((err = (err + d).slice(-4000)), process.env.BENCH_STDERR && process.stderr.write(d)));
   return { proc, url: `http://127.0.0.1:${port}`, stderr: () => err };
 }
 
@@ -101,32 +101,50 @@ async function startNats(dir) {
   return { urls: nodes.map((n) => `nats://127.0.0.1:${n.client}`), stop: () => Promise.all(procs.map((p) => stop(p))) };
 }
 
-async function load(url, key) {
+/** CONNECTIONS connections of 100-event requests for `seconds`, split between the given urls. */
+async function load(urls, key, seconds = SECONDS) {
   const latencies = [];
   let accepted = 0;
   let other = 0;
+  let errors = 0;
   const started = Date.now();
-  const result = await new Promise((resolve, reject) => {
-    const inst = autocannon(
-      {
-        url: `${url}/api/events`,
-        method: 'POST',
-        connections: CONNECTIONS,
-        duration: SECONDS,
-        headers: { 'content-type': 'application/json', 'x-api-key': key },
-        requests: [{ setupRequest: (req) => ({ ...req, body: body() }) }],
-      },
-      (err, res) => (err ? reject(err) : resolve(res)),
-    );
-    inst.on('response', (_client, status, _bytes, ms) => {
-      latencies.push(ms);
-      if (status === 200) accepted += 100;
-      else other++;
-    });
-  });
+  const list = Array.isArray(urls) ? urls : [urls];
+  await Promise.all(
+    list.map(
+      (url, i) =>
+        new Promise((resolve, reject) => {
+          const inst = autocannon(
+            {
+              url: `${url}/api/events`,
+              method: 'POST',
+              connections: Math.floor(CONNECTIONS / list.length) + (i < CONNECTIONS % list.length ? 1 : 0),
+              duration: seconds,
+              headers: { 'content-type': 'application/json', 'x-api-key': key },
+              requests: [{ setupRequest: (req) => ({ ...req, body: body() }) }],
+            },
+            (err, res) => (err ? reject(err) : ((errors += res.errors + res.timeouts), resolve(res))),
+          );
+          inst.on('response', (_client, status, _bytes, ms) => {
+            latencies.push(ms);
+            if (status === 200) accepted += 100;
+            else other++;
+          });
+        }),
+    ),
+  );
   latencies.sort((a, b) => a - b);
   const at = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
-  return { seconds: (Date.now() - started) / 1000, accepted, other, errors: result.errors + result.timeouts, p50: at(0.5), p99: at(0.99), ackRate: accepted / SECONDS };
+  return { seconds: (Date.now() - started) / 1000, accepted, other, errors, p50: at(0.5), p99: at(0.99), ackRate: accepted / seconds };
+}
+
+/** Events of the project counted by GET /api/stats/events (daily, yesterday to tomorrow, UTC). */
+async function statsCount(url, secret) {
+  const day = 86_400_000;
+  const from = new Date(Math.floor(Date.now() / day) * day - day).toISOString();
+  const to = new Date(Math.floor(Date.now() / day) * day + 2 * day).toISOString();
+  const res = await fetch(`${url}/api/stats/events?from=${from}&to=${to}&interval=day`, { headers: { authorization: `Bearer ${secret}` } });
+  if (res.status !== 200) throw new Error(`stats: ${res.status} ${await res.text()}`);
+  return (await res.json()).total.count;
 }
 
 async function metric(url, name) {
@@ -137,7 +155,7 @@ async function metric(url, name) {
 async function phase(kind, target) {
   const before = await target.stored();
   const t0 = Date.now();
-  const r = await load(target.ingestUrl, target.key);
+  const r = await load(target.ingestUrls ?? target.ingestUrl, target.key, target.seconds);
   // End to end: until every event acknowledged in this phase is stored.
   for (;;) {
     if ((await target.stored()) - before >= r.accepted) break;
@@ -147,6 +165,143 @@ async function phase(kind, target) {
   const e2e = r.accepted / ((Date.now() - t0) / 1000);
   console.log(`${kind.padEnd(9)} ack ${Math.round(r.ackRate).toLocaleString('en')} ev/s  p50 ${r.p50} ms  p99 ${r.p99} ms  end-to-end ${Math.round(e2e).toLocaleString('en')} ev/s  (non-200 ${r.other}, errors ${r.errors})`);
   return { ...r, e2e };
+}
+
+/** One nats-server (R1 streams) on free ports, in its own directory. */
+async function startNatsR1(dir) {
+  const port = await freePort();
+  const proc = spawn(NATS_SERVER, ['-js', '-a', '127.0.0.1', '-p', String(port), '--store_dir', dir], { stdio: 'ignore' });
+  await sleep(1000);
+  return { url: `nats://127.0.0.1:${port}`, stop: () => stop(proc) };
+}
+
+/** A fresh PostgreSQL schema, dropped by the returned function. */
+async function freshSchema(admin, name) {
+  await admin.query(`CREATE SCHEMA ${name}`);
+  return () => admin.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`).catch(() => undefined);
+}
+
+function keysFor(env, dir) {
+  const run = (secret) =>
+    execFileSync(BIN, ['keys', 'create', '--project', 'bench', ...(secret ? ['--secret'] : [])], { env: { ...process.env, ...env, SOLUTE_DATA_DIR: dir }, encoding: 'utf8' }).trim();
+  return { key: run(false), secret: run(true) };
+}
+
+/**
+ * Issue 12's setup: two `serve` processes with the default role (ingest and processor) on one
+ * JetStream server (R1) and a fresh PostgreSQL schema, against one embedded `serve`; CONNECTIONS
+ * connections in all (split between the two cluster processes) for R1_SECONDS (20); end to end =
+ * events acknowledged / seconds from the start of the load until GET /api/stats/events counts them all.
+ * Phases interleaved, R1_ROUNDS (2) of each; medians.
+ */
+export async function r1Bench() {
+  if (!fs.existsSync(NATS_SERVER)) return (console.log(`cluster bench skipped: ${NATS_SERVER} not found`), null);
+  const seconds = Number(process.env.R1_SECONDS ?? 20);
+  const rounds = Number(process.env.R1_ROUNDS ?? 2);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'solute-r1-bench-'));
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  const schema = `solute_bench_r1_${RUN}`;
+  const drop = await freshSchema(admin, schema);
+  const procs = [];
+  let nats;
+  try {
+    const embDir = path.join(dir, 'embedded');
+    const ek = keysFor({}, embDir);
+    const emb = spawnSolute({ SOLUTE_DATA_DIR: embDir }, await freePort());
+    procs.push(emb.proc);
+    await ready(emb);
+    nats = await startNatsR1(path.join(dir, 'nats'));
+    const env = { SOLUTE_LOG: nats.url, SOLUTE_STORE: PG_URL, SOLUTE_PG_SCHEMA: schema, SOLUTE_NATS_STREAM: `r1_${RUN}`, SOLUTE_NATS_REPLICAS: '1' };
+    const ck = keysFor(env, dir);
+    const a = spawnSolute({ ...env, SOLUTE_DATA_DIR: path.join(dir, 'a') }, await freePort());
+    const b = spawnSolute({ ...env, SOLUTE_DATA_DIR: path.join(dir, 'b') }, await freePort());
+    procs.push(a.proc, b.proc);
+    await Promise.all([ready(a), ready(b)]);
+    const embedded = { ingestUrl: emb.url, key: ek.key, seconds, stored: () => statsCount(emb.url, ek.secret) };
+    const cluster = { ingestUrls: [a.url, b.url], key: ck.key, seconds, stored: () => statsCount(a.url, ck.secret) };
+    console.log(`\ncluster (2 x serve, 1 JetStream server R1, PostgreSQL) vs embedded: ${CONNECTIONS} connections in all, ${seconds} s phases, ${rounds} rounds interleaved`);
+    const rows = { embedded: [], cluster: [] };
+    for (let round = 0; round < rounds; round++) {
+      rows.embedded.push(await phase('embedded', embedded));
+      rows.cluster.push(await phase('cluster', cluster));
+    }
+    const e2e = { embedded: median(rows.embedded.map((r) => r.e2e)), cluster: median(rows.cluster.map((r) => r.e2e)) };
+    const target = Math.min(0.6 * e2e.embedded, 25_000);
+    console.log(`end to end (median): embedded ${Math.round(e2e.embedded).toLocaleString('en')} ev/s, cluster ${Math.round(e2e.cluster).toLocaleString('en')} ev/s = ${(e2e.cluster / e2e.embedded).toFixed(2)}x (target >= min(0.6x, 25k) = ${Math.round(target).toLocaleString('en')} ev/s: ${e2e.cluster >= target ? 'met' : 'NOT met'})`);
+    return { rows, e2e, target };
+  } finally {
+    for (const p of procs) await stop(p);
+    await nats?.stop();
+    await drop();
+    await admin.end();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Processors alone: ingest-only processes fill a backlog of DRAIN_EVENTS (300k) events while no
+ * processor runs; then 1, 2 or 4 processor processes start and drain it into PostgreSQL. The rate is
+ * events / seconds from the processors' start until GET /api/stats/events counts them all.
+ */
+export async function drainBench(counts = (process.env.DRAIN_PROCESSORS ?? '1,2,4').split(',').map(Number)) {
+  if (!fs.existsSync(NATS_SERVER)) return null;
+  const events = Number(process.env.DRAIN_EVENTS ?? 300_000);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'solute-drain-bench-'));
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  const procs = [];
+  let nats;
+  const results = [];
+  try {
+    nats = await startNatsR1(path.join(dir, 'nats'));
+    for (const n of counts) {
+      const schema = `solute_bench_drain_${RUN}_${n}`;
+      const drop = await freshSchema(admin, schema);
+      const env = { SOLUTE_LOG: nats.url, SOLUTE_STORE: PG_URL, SOLUTE_PG_SCHEMA: schema, SOLUTE_NATS_STREAM: `drain_${RUN}_${n}`, SOLUTE_NATS_REPLICAS: '1', SOLUTE_BACKLOG_MAX_EVENTS: String(10 * events) };
+      const k = keysFor(env, dir);
+      const ingest = spawnSolute({ ...env, SOLUTE_ROLE: 'ingest', SOLUTE_DATA_DIR: path.join(dir, `i${n}`) }, await freePort());
+      procs.push(ingest.proc);
+      await ready(ingest);
+      // Every request answered, so the count is exact (autocannon drops the answers in flight at its end).
+      let sent = 0;
+      await Promise.all(
+        Array.from({ length: CONNECTIONS }, async () => {
+          while (sent < events) {
+            const res = await fetch(`${ingest.url}/api/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': k.key }, body: body() });
+            if (res.status !== 200) throw new Error(`drain: fill answered ${res.status} ${await res.text()}`);
+            await res.arrayBuffer();
+            sent += 100;
+          }
+        }),
+      );
+      const started = Date.now();
+      const ps = [];
+      for (let i = 0; i < n; i++) ps.push(spawnSolute({ ...env, SOLUTE_ROLE: 'processor', SOLUTE_DATA_DIR: path.join(dir, `p${n}_${i}`) }, await freePort(), process.env.DRAIN_NODE_ARGS?.split(' ') ?? []));
+      procs.push(...ps.map((p) => p.proc));
+      await Promise.all(ps.map((p) => ready(p)));
+      // The processors' own counter is polled (a stats query every 100 ms would load PostgreSQL); the
+      // stats route then confirms that it counts them all.
+      const storedByProcessors = async () => (await Promise.all(ps.map((p) => metric(p.url, 'solute_events_stored_total')))).reduce((a, x) => a + x, 0);
+      while ((await storedByProcessors()) < sent) {
+        if (Date.now() - started > 600_000) throw new Error('drain: not done in 10 min');
+        await sleep(50);
+      }
+      const seconds = (Date.now() - started) / 1000;
+      const counted = await statsCount(ingest.url, k.secret);
+      if (counted !== sent) throw new Error(`drain: GET /api/stats/events counts ${counted} events, ${sent} were acknowledged`);
+      results.push({ processors: n, events: sent, seconds, rate: sent / seconds });
+      console.log(`drain: ${n} processor(s), ${sent.toLocaleString('en')} events in ${seconds.toFixed(1)} s = ${Math.round(sent / seconds).toLocaleString('en')} ev/s (from the processors' start, start-up included)`);
+      for (const p of [ingest, ...ps]) await stop(p.proc);
+      await drop();
+    }
+    return results;
+  } finally {
+    for (const p of procs) await stop(p);
+    await nats?.stop();
+    await admin.end();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export async function clusterBench() {
@@ -217,7 +372,13 @@ export async function clusterBench() {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await clusterBench().catch((err) => {
+  const mode = process.argv[2] ?? 'all';
+  const run = async () => {
+    if (mode === 'r1' || mode === 'all') await r1Bench();
+    if (mode === 'drain' || mode === 'all') await drainBench();
+    if (mode === 'r3' || mode === 'all') await clusterBench();
+  };
+  await run().catch((err) => {
     console.error(err);
     process.exitCode = 1;
   });

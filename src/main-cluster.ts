@@ -78,13 +78,15 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
   // keys its once-only record on the stream's creation time too.
   const logSource = `nats:${config.natsStream}:${streamInfo.created}`;
 
-  // 3. Processor: each message through the steps into the store, acknowledged to JetStream only after the commit.
+  // 3. Processor: the messages that are here, through the steps into the store in one transaction,
+  // acknowledged to JetStream only after the commit.
   if (processor) {
     const loader = new BatchLoader({ store, logger, steps, batchSteps: createBatchSteps(config) });
-    source.start(async (batch) => {
+    source.startGroups(async (batches) => {
       const started = process.hrtime.bigint();
-      const result = await loader.load(batch.id, batch.text, logSource);
+      const { result, failed } = await loader.loadMany(batches, logSource);
       metrics.loaded(result, Number(process.hrtime.bigint() - started) / 1e9);
+      return failed;
     });
   }
 

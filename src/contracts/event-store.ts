@@ -122,6 +122,11 @@ export interface EventStore {
    * transaction, once. What the stateful steps' work throws is marked with the step (lib/step-error.ts).
    */
   commitBatch(batch: StoreBatch, steps: BatchSteps, opts?: CommitOptions): Promise<LoadResult>;
+  /**
+   * Several batches of one log as commitBatch would store each, in one transaction (a store that takes
+   * many writers, and gains by fewer, larger transactions: PostgreSQL). Absent: one commitBatch each.
+   */
+  commitBatches?(batches: readonly StoreBatch[], steps: BatchSteps, opts?: CommitOptions): Promise<LoadResult>;
   /** Dead letters, oldest first. */
   deadLetters(filter: DeadLetterFilter): Promise<DeadLetter[]>;
   /**

@@ -11,6 +11,7 @@ import {
   jetstreamManager,
   type Consumer,
   type ConsumerConfig,
+  type ConsumerMessages,
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
@@ -23,6 +24,14 @@ import { consumerName, isNotFound } from './nats.connection.js';
  * a lapse during a slow commit only costs a redelivery the store skips.
  */
 const ACK_WAIT_MS = 15_000;
+/** At most this many messages (and about this many bytes) in one group, stored in one transaction. */
+const GROUP_MESSAGES = 256;
+const GROUP_BYTES = 16 * 1024 * 1024;
+/** Groups handed to the handler and not yet acknowledged: one committing, the next one being prepared. */
+const IN_FLIGHT_GROUPS = 2;
+const IDLE = Symbol('idle');
+/** Resolves after the promises already settled have been seen (a macrotask later). */
+const immediate = () => new Promise<typeof IDLE>((r) => setImmediate(() => r(IDLE)));
 
 export interface SourceLogger {
   warn(obj: object, msg: string): void;
@@ -40,6 +49,12 @@ export interface NatsSourceOptions {
   /** First redelivery delay after a handler failure; doubles per delivery up to maxNakDelayMs. */
   nakDelayMs?: number;
   maxNakDelayMs?: number;
+  /** Most messages in one group (one pull, one store transaction); default 256. */
+  groupMessages?: number;
+  /** A group ends once it holds this many bytes; default 16 MiB. */
+  groupBytes?: number;
+  /** The loop counts as stalled after this long without a pull or a group done; default 60 s. */
+  stallMs?: number;
 }
 
 /** One JetStream message of the log: `id` is its stream sequence, `text` its NDJSON lines. */
@@ -52,6 +67,9 @@ export class NatsSource {
   private running: Promise<void> | null = null;
   private stopping = false;
   private cachedBacklog = 0;
+  private lastProgress = Date.now();
+  private failedGroups = 0;
+  private readonly stallMs: number;
   private readonly timer: NodeJS.Timeout;
   private readonly name: string;
 
@@ -62,6 +80,7 @@ export class NatsSource {
     private readonly opts: NatsSourceOptions,
   ) {
     this.name = consumerName(opts.stream);
+    this.stallMs = opts.stallMs ?? 60_000;
     this.timer = setInterval(() => void this.refreshBacklog().catch(() => undefined), 1000);
     this.timer.unref();
   }
@@ -88,14 +107,34 @@ export class NatsSource {
     return this.cachedBacklog;
   }
 
-  /** Calls `handler` per message, one at a time, until stop(). */
+  /** Calls `handler` per message, one at a time, until stop(); a message whose handler threw is handed out again later. */
   start(handler: (batch: LogBatch) => Promise<void>): void {
+    this.startGroups(async (batches) => {
+      const failed: number[] = [];
+      for (const b of batches) {
+        try {
+          await handler(b);
+        } catch (err) {
+          this.opts.logger.error({ err, id: b.id }, 'log batch failed');
+          failed.push(b.id);
+        }
+      }
+      return failed;
+    });
+  }
+
+  /**
+   * Calls `handler` with the messages that are here, in stream order (one to groupMessages of them, up
+   * to groupBytes), one group at a time, until stop(). It resolves with the ids it could not store: those
+   * are handed out again after their nak delay; the others are acknowledged. A throw fails the group.
+   */
+  startGroups(handler: (batches: LogBatch[]) => Promise<number[]>): void {
     if (this.running) throw new Error('NatsSource already started');
     this.stopping = false;
     this.running = this.loop(handler);
   }
 
-  /** Stops pulling, waits for the message in progress (acked or nak'ed), then returns. */
+  /** Stops pulling, waits for the group in progress (acked or nak'ed), then returns. */
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
@@ -103,48 +142,116 @@ export class NatsSource {
     this.running = null;
   }
 
-  private async loop(handler: (batch: LogBatch) => Promise<void>): Promise<void> {
-    let errors = 0;
-    while (!this.stopping) {
-      let msg: JsMsg | null;
-      try {
-        // A 1 s pull: stop() waits at most that long for an idle processor.
-        msg = await this.consumer.next({ expires: 1000 });
-        errors = 0;
-      } catch (err) {
-        if (this.stopping || this.nc.isClosed()) break;
-        errors++;
-        this.opts.logger.warn({ err, consumer: this.name }, 'JetStream pull failed; retrying');
-        if (isNotFound(err) || /consumer.*(not found|deleted)/i.test((err as Error)?.message ?? '')) await this.rebind();
-        await sleep(Math.min(5000, 250 * 2 ** Math.min(errors, 5)));
-        continue;
-      }
-      if (msg) await this.handle(msg, handler);
-    }
+  /**
+   * The loop pulls, or fails to pull, every second at least: false when it has not for a while (stalled:
+   * a commit that hangs), or when its last groups all failed (the store refuses them).
+   */
+  get healthy(): boolean {
+    return this.running !== null && Date.now() - this.lastProgress < this.stallMs && this.failedGroups < 3;
   }
 
-  private async handle(msg: JsMsg, handler: (batch: LogBatch) => Promise<void>): Promise<void> {
-    const ackWait = this.opts.ackWaitMs ?? ACK_WAIT_MS;
-    // A long commit keeps its claim on the message: `+WPI` resets the server's ack_wait clock.
-    const keepAlive = setInterval(() => msg.working(), Math.max(1000, Math.floor(ackWait / 3)));
-    try {
-      await handler({ id: msg.seq, text: msg.string() });
-    } catch (err) {
-      clearInterval(keepAlive);
-      const base = this.opts.nakDelayMs ?? 1000;
-      const delay = Math.min(this.opts.maxNakDelayMs ?? 30_000, base * 2 ** Math.min(msg.info.deliveryCount - 1, 10));
-      this.opts.logger.error({ err, id: msg.seq, deliveries: msg.info.deliveryCount, retryInMs: delay }, 'log batch failed; JetStream redelivers it');
-      msg.nak(delay);
-      return;
+  private async loop(handler: (batches: LogBatch[]) => Promise<number[]>): Promise<void> {
+    let errors = 0;
+    const groupMessages = this.opts.groupMessages ?? GROUP_MESSAGES;
+    const groupBytes = this.opts.groupBytes ?? GROUP_BYTES;
+    const inFlight: Array<Promise<void>> = [];
+    while (!this.stopping) {
+      let messages: ConsumerMessages;
+      try {
+        // A 1 s pull: stop() waits at most that long for an idle processor.
+        messages = await this.consumer.fetch({ max_messages: groupMessages, expires: 1000 });
+      } catch (err) {
+        if (await this.pullFailed(err, ++errors)) break;
+        continue;
+      }
+      const it = messages[Symbol.asyncIterator]();
+      let next = it.next();
+      try {
+        for (;;) {
+          this.lastProgress = Date.now();
+          const first = await next;
+          if (first.done) break;
+          errors = 0;
+          const group = [first.value];
+          let bytes = first.value.data.length;
+          next = it.next();
+          // Takes what has arrived already, without waiting for more.
+          while (group.length < groupMessages && bytes < groupBytes) {
+            const r = await Promise.race([next, immediate()]);
+            if (r === IDLE) break;
+            if (r.done) break;
+            group.push(r.value);
+            bytes += r.value.data.length;
+            next = it.next();
+          }
+          // The next group is read and prepared while this one commits (the handler's store work is in
+          // order: BatchLoader commits one group at a time).
+          if (inFlight.length >= IN_FLIGHT_GROUPS) await inFlight.shift();
+          inFlight.push(this.handle(group, handler));
+          if (this.stopping) break;
+        }
+      } catch (err) {
+        if (await this.pullFailed(err, ++errors)) break;
+      }
+      if (this.stopping) {
+        messages.stop();
+        // Handed to this processor but not started: back to the others now, not after ack_wait.
+        for (let r = await Promise.race([next, immediate()]); r !== IDLE && !r.done; r = await Promise.race([(next = it.next()), immediate()])) r.value.nak();
+      }
     }
-    clearInterval(keepAlive);
+    await Promise.all(inFlight);
+  }
+
+  /** Logs a failed pull and waits before the next; true when the loop should end. */
+  private async pullFailed(err: unknown, errors: number): Promise<boolean> {
+    if (this.stopping || this.nc.isClosed()) return true;
+    this.opts.logger.warn({ err, consumer: this.name }, 'JetStream pull failed; retrying');
+    if (isNotFound(err) || /consumer.*(not found|deleted)/i.test((err as Error)?.message ?? '')) await this.rebind();
+    await sleep(Math.min(5000, 250 * 2 ** Math.min(errors, 5)));
+    return this.stopping;
+  }
+
+  private async handle(msgs: JsMsg[], handler: (batches: LogBatch[]) => Promise<number[]>): Promise<void> {
+    const ackWait = this.opts.ackWaitMs ?? ACK_WAIT_MS;
+    // A long commit keeps its claim on the messages: `+WPI` resets the server's ack_wait clock.
+    const keepAlive = setInterval(() => {
+      for (const m of msgs) m.working();
+    }, Math.max(1000, Math.floor(ackWait / 3)));
+    let failed: Set<number>;
+    let failure: unknown = null;
     try {
+      failed = new Set(await handler(msgs.map((m) => ({ id: m.seq, text: m.string() }))));
+    } catch (err) {
+      failed = new Set(msgs.map((m) => m.seq));
+      failure = err;
+    } finally {
+      clearInterval(keepAlive);
+    }
+    this.failedGroups = failed.size === msgs.length ? this.failedGroups + 1 : 0;
+    this.lastProgress = Date.now();
+    const acks: Array<Promise<void>> = [];
+    for (const msg of msgs) {
+      if (failed.has(msg.seq)) {
+        const base = this.opts.nakDelayMs ?? 1000;
+        const delay = Math.min(this.opts.maxNakDelayMs ?? 30_000, base * 2 ** Math.min(msg.info.deliveryCount - 1, 10));
+        this.opts.logger.error({ err: failure ?? undefined, id: msg.seq, deliveries: msg.info.deliveryCount, retryInMs: delay }, 'log batch failed; JetStream redelivers it');
+        msg.nak(delay);
+        continue;
+      }
       // Confirmed ack: when the server did not get it, the message comes back after ack_wait, and the
       // store (keyed by id) skips it.
-      if (!(await msg.ackAck({ timeout: 5000 }))) throw new Error('ack not confirmed');
-    } catch (err) {
-      this.opts.logger.warn({ err, id: msg.seq }, 'JetStream ack not confirmed; the batch may be delivered again (the store skips it)');
+      acks.push(
+        msg.ackAck({ timeout: 5000 }).then(
+          (ok) => {
+            if (!ok) throw new Error('ack not confirmed');
+          },
+          (err: unknown) => {
+            throw err;
+          },
+        ).catch((err: unknown) => this.opts.logger.warn({ err, id: msg.seq }, 'JetStream ack not confirmed; the batch may be delivered again (the store skips it)')),
+      );
     }
+    await Promise.all(acks);
   }
 
   private async rebind(): Promise<void> {

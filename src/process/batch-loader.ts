@@ -55,10 +55,47 @@ export class BatchLoader {
 
   /** Stores the NDJSON lines of batch `id` (of log `source`) once: a batch already committed is a no-op. */
   load(id: number, text: string, source?: string): Promise<LoadResult> {
+    const batch = this.prepare(id, text, source);
+    return this.exclusive(async () => this.reported(id, await this.commit(batch)));
+  }
+
+  /** The batch's lines through the per-event steps. */
+  private prepare(id: number, text: string, source?: string): StoreBatch {
     const raws = text.split('\n');
     if (raws.at(-1) === '') raws.pop();
     const { lines, dead } = runEventSteps(id, raws, this.deps.steps ?? []);
-    return this.exclusive(async () => this.reported(id, await this.commit({ segment: id, source, lines, deadLetters: dead })));
+    return { segment: id, source, lines, deadLetters: dead };
+  }
+
+  /**
+   * Several batches of one log, in one transaction when the store offers it (commitBatches). When that
+   * fails, each batch is committed on its own, with the poisoned-line search of load(); returns the ids
+   * of the batches that failed even so (to be retried), beside what was stored.
+   */
+  async loadMany(batches: ReadonlyArray<{ id: number; text: string }>, source?: string): Promise<{ result: LoadResult; failed: number[] }> {
+    const store = this.deps.store;
+    if (batches.length > 1 && store.commitBatches) {
+      const group = batches.map((b) => this.prepare(b.id, b.text, source));
+      try {
+        const r = await this.exclusive(() => store.commitBatches!(group, this.batchSteps));
+        return { result: this.reported(batches[0].id, r), failed: [] };
+      } catch (err) {
+        this.deps.logger.warn({ err, batches: batches.length, first: batches[0].id }, 'group commit failed; committing its batches one by one');
+      }
+    }
+    const result: LoadResult = { stored: 0, deadLettered: 0 };
+    const failed: number[] = [];
+    for (const b of batches) {
+      try {
+        const r = await this.load(b.id, b.text, source);
+        result.stored += r.stored;
+        result.deadLettered += r.deadLettered;
+      } catch (err) {
+        this.deps.logger.error({ err, batch: b.id }, 'log batch failed');
+        failed.push(b.id);
+      }
+    }
+    return { result, failed };
   }
 
   /** Segments through a store's bulk path, in one transaction; null when the store cannot read them in bulk. */

@@ -53,6 +53,36 @@ describe.skipIf(url === null)('PostgreSQL store', () => {
     };
   });
 
+  it('commits several batches in one transaction: each once, a batch committed before skipped, its own counts kept', async () => {
+    const { store, schema } = await openStore();
+    try {
+      const source = 'nats:group-test:1';
+      const track = (m: string, u: string): LogLine => ({ p: 'p', s: 1, t: 5, y: 'track', n: 'Clicked', u, a: null, m, e: { type: 'track', messageId: m, userId: u } });
+      const identify = (m: string, u: string, a: string): LogLine => ({ p: 'p', s: 1, t: 6, y: 'identify', n: null, u, a, m, e: { type: 'identify', messageId: m } });
+      const batch = (segment: number, lines: LogLine[]) => ({ segment, source, lines: lines.map((line, index) => ({ index, raw: JSON.stringify(line), line })), deadLetters: [] });
+      expect(await store.commitBatch(batch(1, [track('a', 'u1')]), BATCH_STEPS)).toMatchObject({ stored: 1 });
+      const r = await store.commitBatches(
+        [
+          batch(1, [track('a', 'u1')]), // committed before: skipped
+          batch(2, [track('b', 'u1'), track('c', 'u2'), identify('i', 'u2', 'anon-2')]),
+          batch(3, [track('c', 'u2'), track('d', 'u3')]), // 'c' is stored once, by batch 2
+        ],
+        BATCH_STEPS,
+      );
+      expect(r).toMatchObject({ stored: 4, deadLettered: 0 });
+      expect(await store.countEvents()).toBe(5);
+      const rows = await query<{ id: number; events: number }>(schema, 'SELECT id::int AS id, events::int AS events FROM segments WHERE source = $1 ORDER BY id', [source]);
+      expect(rows).toEqual([{ id: 1, events: 1 }, { id: 2, events: 3 }, { id: 3, events: 1 }]);
+      expect(await store.profile('p', 'anon-2', 0)).toMatchObject({ ids: ['anon-2', 'u2'] });
+      // The same group again: every batch is done, nothing is stored twice.
+      expect(await store.commitBatches([batch(2, [track('b', 'u1')]), batch(3, [track('d', 'u3')])], BATCH_STEPS)).toMatchObject({ stored: 0 });
+      expect(await store.countEvents()).toBe(5);
+    } finally {
+      await store.close();
+      await dropSchema(url!, schema);
+    }
+  });
+
   it('migration to v2 (bounded state) counts the ids already linked to each profile', async () => {
     const schema = testSchema();
     const pool = new pg.Pool({ connectionString: url!, max: 1, options: `-c search_path=${schema}` });

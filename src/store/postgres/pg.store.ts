@@ -33,15 +33,28 @@ export interface PgStoreOptions {
   maxConnections?: number;
 }
 
-/** Rows per INSERT: 9 array parameters whatever the count; 1000 keeps a statement's memory small. */
-const CHUNK = 1000;
+/** Rows per INSERT: one JSON parameter of about 1 KB a row; 2000 keeps a statement's memory small. */
+const CHUNK = 2000;
 /** Deadlocks and serialization failures: the transaction is redone from the start. */
 const RETRYABLE = new Set(['40P01', '40001']);
 const MAX_ATTEMPTS = 5;
 
-const INSERT_EVENTS = `INSERT INTO events (project, message_id, seq, ts, type, event, user_id, anonymous_id, body)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::json[])
-  ON CONFLICT (project, message_id) DO NOTHING`;
+/**
+ * Inserts one chunk and counts the rows inserted per segment. The rows come as one JSON array (one
+ * parameter, parsed by PostgreSQL's own JSON parser): each event's body is written into it as the JSON
+ * it is, where array parameters would have every body escaped again as an array literal.
+ */
+const INSERT_EVENTS = `WITH r AS (
+    SELECT * FROM ROWS FROM (json_to_recordset($1::json) AS (p text, m text, s bigint, t bigint, y text, n text, u text, a text, e json, g bigint))
+      WITH ORDINALITY AS x(project, message_id, seq, ts, type, event, user_id, anonymous_id, body, segment, o)),
+  ins AS (
+    INSERT INTO events (project, message_id, seq, ts, type, event, user_id, anonymous_id, body)
+    SELECT project, message_id, seq, ts, type, event, user_id, anonymous_id, body FROM r ORDER BY o
+    ON CONFLICT (project, message_id) DO NOTHING
+    RETURNING project, message_id)
+  SELECT f.segment::float8 AS segment, count(*)::float8 AS n
+  FROM ins JOIN (SELECT DISTINCT ON (project, message_id) project, message_id, segment FROM r ORDER BY project, message_id, o) f USING (project, message_id)
+  GROUP BY f.segment`;
 
 export class PgStore implements EventStore, ProfileReader {
   private closing: Promise<void> | null = null;
@@ -75,17 +88,43 @@ export class PgStore implements EventStore, ProfileReader {
     return this.scalar('SELECT count(*)::float8 AS v FROM events');
   }
 
-  async commitBatch(batch: StoreBatch, steps: BatchSteps, opts: CommitOptions = {}): Promise<LoadResult> {
+  commitBatch(batch: StoreBatch, steps: BatchSteps, opts: CommitOptions = {}): Promise<LoadResult> {
+    return this.commitBatches([batch], steps, opts);
+  }
+
+  /**
+   * Several batches of one log in one transaction: each claimed once (a batch committed before, by any
+   * node, is skipped), their lines through the stateful steps together, their events in bulk, and each
+   * batch's own counts in `segments`.
+   */
+  async commitBatches(batches: readonly StoreBatch[], steps: BatchSteps, opts: CommitOptions = {}): Promise<LoadResult> {
+    if (batches.length === 0) return { stored: 0, deadLettered: 0 };
+    const source = batches[0].source ?? '';
+    if (batches.some((b) => (b.source ?? '') !== source)) throw new Error('commitBatches: batches of one log only');
     return this.transaction(async (c) => {
-      // Claims the batch id first: a second committer of the same batch waits here for the first, then finds it done.
-      const source = batch.source ?? '';
-      const claim = await c.query('INSERT INTO segments (source, id, events, dead_letters) VALUES ($1, $2, 0, 0) ON CONFLICT (source, id) DO NOTHING', [source, batch.segment]);
+      // Claims the batch ids first: a second committer of one of them waits here for the first, then finds it done.
+      const claim = await c.query<{ id: number }>(
+        'INSERT INTO segments (source, id, events, dead_letters) SELECT $1, unnest($2::bigint[]), 0, 0 ON CONFLICT (source, id) DO NOTHING RETURNING id::float8 AS id',
+        [source, batches.map((b) => b.segment)],
+      );
       if (claim.rowCount === 0) return { stored: 0, deadLettered: 0 };
-      const { keep, dead, warnings } = await applyStatefulSteps(c, batch.segment, batch.lines, steps);
-      const stored = await insertEvents(c, batch.segment, keep, dead);
-      const deadLetters = [...batch.deadLetters, ...dead];
+      const claimed = new Set(claim.rows.map((r) => r.id));
+      const todo = batches.filter((b) => claimed.has(b.segment));
+      const lines: ProcessedLine[] = [];
+      for (const b of todo) for (const pl of b.lines) lines.push(pl.segment === b.segment ? pl : { ...pl, segment: b.segment });
+      const { keep, dead, warnings } = await applyStatefulSteps(c, todo[0].segment, lines, steps);
+      const storedBy = await insertEvents(c, todo[0].segment, keep, dead);
+      const deadLetters = [...todo.flatMap((b) => b.deadLetters), ...dead];
       await insertDeadLetters(c, deadLetters);
-      await c.query('UPDATE segments SET events = $3, dead_letters = $4 WHERE source = $1 AND id = $2', [source, batch.segment, stored, deadLetters.length]);
+      const deadBy = new Map<number, number>();
+      for (const d of deadLetters) deadBy.set(d.segment, (deadBy.get(d.segment) ?? 0) + 1);
+      await c.query(
+        `UPDATE segments s SET events = u.e, dead_letters = u.d FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS u(id, e, d)
+         WHERE s.source = $1 AND s.id = u.id`,
+        [source, todo.map((b) => b.segment), todo.map((b) => storedBy.get(b.segment) ?? 0), todo.map((b) => deadBy.get(b.segment) ?? 0)],
+      );
+      let stored = 0;
+      for (const n of storedBy.values()) stored += n;
       return withWarnings({ stored, deadLettered: deadLetters.length }, warnings);
     }, opts.dryRun === true);
   }
@@ -104,7 +143,7 @@ export class PgStore implements EventStore, ProfileReader {
       const again = failed.filter((f) => present.has(f.deadLetterId));
       const { keep, dead } = await applyStatefulSteps(c, -1, live, steps);
       const dead2: DeadLetterInput[] = [];
-      const stored = await insertEvents(c, -1, keep, dead2);
+      const stored = sum(await insertEvents(c, -1, keep, dead2));
       for (const d of [...dead, ...dead2]) {
         const pl = live.find((l) => l.raw === d.raw && l.index === d.index);
         if (pl) again.push({ deadLetterId: pl.deadLetterId, step: d.step, reason: d.reason });
@@ -223,41 +262,48 @@ export class PgStore implements EventStore, ProfileReader {
   }
 }
 
-function columns(lines: readonly ProcessedLine[]): unknown[][] {
-  const cols: unknown[][] = [[], [], [], [], [], [], [], [], []];
-  for (const { line: l } of lines) {
-    cols[0].push(enc(l.p));
-    cols[1].push(enc(l.m));
-    cols[2].push(l.s);
-    cols[3].push(l.t);
-    cols[4].push(enc(l.y));
-    cols[5].push(encNull(l.n));
-    cols[6].push(encNull(l.u));
-    cols[7].push(encNull(l.a));
-    cols[8].push(encJson(l.e));
+/** The chunk's rows as the JSON array INSERT_EVENTS reads. */
+function rowsJson(lines: readonly ProcessedLine[], segment: number): string {
+  const str = JSON.stringify;
+  const strNull = (v: string | null | undefined) => (v === null || v === undefined ? 'null' : str(enc(v)));
+  let out = '[';
+  for (let i = 0; i < lines.length; i++) {
+    const { line: l, segment: g } = lines[i];
+    out += `${i === 0 ? '' : ','}{"p":${str(enc(l.p))},"m":${str(enc(l.m))},"s":${l.s},"t":${l.t},"y":${str(enc(l.y))},"n":${strNull(l.n)},"u":${strNull(l.u)},"a":${strNull(l.a)},"e":${encJson(l.e)},"g":${g ?? segment}}`;
   }
-  return cols;
+  return out + ']';
+}
+
+function sum(counts: ReadonlyMap<number, number>): number {
+  let n = 0;
+  for (const v of counts.values()) n += v;
+  return n;
 }
 
 /**
  * Inserts the lines as events, in line order (so `id`, the tie-break after ts, follows the log), in
- * chunks of one INSERT each (9 array parameters); a chunk the database refuses as data (a value
- * too large for an index, say) is redone row by row, each refused row going to `dead` with step 'store'. Returns the rows inserted (a
- * message id already stored, by any node, is skipped).
+ * chunks of one statement each; a chunk the database refuses as data (a value
+ * too large for an index, say) is redone row by row, each refused row going to `dead` with step
+ * 'store'. Returns the rows inserted per segment (a message id already stored, by any node, or
+ * earlier in the same chunk, is skipped).
  */
-async function insertEvents(c: pg.ClientBase, segment: number, lines: ProcessedLine[], dead: DeadLetterInput[]): Promise<number> {
-  let stored = 0;
+async function insertEvents(c: pg.ClientBase, segment: number, lines: ProcessedLine[], dead: DeadLetterInput[]): Promise<Map<number, number>> {
+  const stored = new Map<number, number>();
+  const add = (rows: Array<{ segment: number; n: number }>) => {
+    for (const r of rows) stored.set(r.segment, (stored.get(r.segment) ?? 0) + r.n);
+  };
+  const insert = async (chunk: ProcessedLine[]) => (await c.query<{ segment: number; n: number }>(INSERT_EVENTS, [rowsJson(chunk, segment)])).rows;
   for (let i = 0; i < lines.length; i += CHUNK) {
     const chunk = lines.slice(i, i + CHUNK);
-    const n = await underSavepoint(c, async () => (await c.query(INSERT_EVENTS, columns(chunk))).rowCount ?? 0);
-    if (typeof n === 'number') {
-      stored += n;
+    const rows = await underSavepoint(c, () => insert(chunk));
+    if (!(rows instanceof Error)) {
+      add(rows);
       continue;
     }
     for (const pl of chunk) {
-      const one = await underSavepoint(c, async () => (await c.query(INSERT_EVENTS, columns([pl]))).rowCount ?? 0);
-      if (typeof one === 'number') stored += one;
-      else dead.push({ segment, index: pl.index, project: pl.line.p, step: 'store', reason: one.message, raw: pl.raw });
+      const one = await underSavepoint(c, () => insert([pl]));
+      if (!(one instanceof Error)) add(one);
+      else dead.push({ segment: pl.segment ?? segment, index: pl.index, project: pl.line.p, step: 'store', reason: one.message, raw: pl.raw });
     }
   }
   return stored;
