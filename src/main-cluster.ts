@@ -30,6 +30,10 @@ export interface ClusterHandle {
   close(): Promise<void>;
 }
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
 /** Retries a start-up step that depends on JetStream for up to 2 minutes, with backoff. */
 async function retry<T>(logger: Logger, what: string, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 120_000;
@@ -115,7 +119,8 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
       accepting,
       logWritable: log?.writable ?? !nc.isClosed(),
       dedupeLoaded: true,
-      processorRunning: true,
+      // A processor's consumer loop: pulling, and its groups not all failing (nats.source.ts healthy).
+      processorRunning: !processor || source.healthy,
       backlogBelowLimit: backlog() < config.backlogMaxEvents,
     }),
   });
@@ -131,9 +136,14 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
     close: () =>
       (closing ??= (async () => {
         accepting = false;
+        // One deadline for the whole shutdown, as embedded (SOLUTE_SHUTDOWN_TIMEOUT_MS).
+        const deadline = Date.now() + config.shutdownTimeoutMs;
         await app.close(); // in-flight requests finish: each waits for its PubAck
         await log?.close();
-        await source.stop(); // the message in progress is committed and acknowledged, or nak'ed
+        // The group in progress is committed and acknowledged, or nak'ed; past the deadline its messages
+        // return to the other processors after ack_wait (the store skips what was committed).
+        const stopped = await Promise.race([source.stop().then(() => true), sleep(Math.max(0, deadline - Date.now())).then(() => false)]);
+        if (!stopped) logger.warn('shutdown deadline reached with a group in progress; JetStream hands its messages out again');
         await nc.drain().catch(() => undefined);
         await store.close();
         await meta.close();
