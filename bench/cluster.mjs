@@ -1,5 +1,9 @@
-// Cluster beside embedded, in the same run (`node bench/cluster.mjs`, also the last part of `npm run
-// bench`; BENCH_CLUSTER=0 skips it there). Both get the same load: autocannon, CLUSTER_CONNECTIONS (16)
+// Cluster mode measured three ways (`node bench/cluster.mjs [r1|drain|r3]`, all three by default; also
+// the last part of `npm run bench`, BENCH_CLUSTER=0 skips it there):
+//   r1     issue 12's setup: two default-role serve processes on one JetStream server (R1) beside one
+//          embedded serve, end to end (r1Bench below);
+//   drain  1, 2 and 4 processor processes draining a backlog into PostgreSQL (drainBench below);
+//   r3     cluster beside embedded with 3 NATS nodes, described here. Both get the same load: autocannon, CLUSTER_CONNECTIONS (16)
 // connections, 100-event requests with unique messageIds, CLUSTER_SECONDS (15) per phase, phases
 // interleaved (embedded, cluster, embedded, cluster). Per phase: accepted events/s, p50/p99 of the
 // answers, and the end-to-end rate (events acknowledged in the phase / time until all are stored).

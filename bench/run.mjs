@@ -28,8 +28,9 @@
 //   8. the event path (issue 10, eventPathPhases): CPU per event at 20k events/s, the sustained rate
 //      (acknowledged minus backlog growth), the ack path with processing deferred, p99 at half the
 //      sustained rate, the processor alone on 1M events (bench/processor.mjs), peak RSS; BENCH_EVENT_PATH=0 skips it.
-//   7. cluster beside embedded (bench/cluster.mjs, runnable alone): 3 NATS nodes (R3) + ingest +
-//      processor + PostgreSQL against the embedded default, same load, interleaved; BENCH_CLUSTER=0 skips it.
+//   7. cluster mode (bench/cluster.mjs, runnable alone): issue 12's R1 setup (two default-role
+//      processes) beside embedded, end to end; 1, 2 and 4 processors draining a backlog; then 3 NATS
+//      nodes (R3) + ingest + processor + PostgreSQL against the embedded default; BENCH_CLUSTER=0 skips it.
 // Environment: BENCH_QUERIES=0 to skip part 6 (its own settings are in bench/queries.mjs),
 // BENCH_SECONDS (per phase, default 15), BENCH_ROUNDS (default 2),
 // BENCH_PACED=0 to skip the paced half-load phases, BENCH_KEEP=1 to keep the temporary data dir.
@@ -44,7 +45,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runOverload } from './overload.mjs';
 import { queryBench } from './queries.mjs';
-import { clusterBench } from './cluster.mjs';
+import { clusterBench, drainBench, r1Bench } from './cluster.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'solute');
@@ -1124,7 +1125,11 @@ await main()
   .then(async () => {
     if (MODE !== 'all') return; // `overload` and `event-path` run only their own part
     if (process.env.BENCH_QUERIES !== '0') await queryBench();
-    if (process.env.BENCH_CLUSTER !== '0') await clusterBench();
+    if (process.env.BENCH_CLUSTER !== '0') {
+      await r1Bench();
+      await drainBench();
+      await clusterBench();
+    }
   })
   .catch((err) => {
     console.error(err);
