@@ -127,6 +127,8 @@ export interface EventStore {
    * many writers, and gains by fewer, larger transactions: PostgreSQL). Absent: one commitBatch each.
    */
   commitBatches?(batches: readonly StoreBatch[], steps: BatchSteps, opts?: CommitOptions): Promise<LoadResult>;
+  /** True when commits may run at once (each in its own transaction): loaders then do not queue them. */
+  readonly concurrentCommits?: boolean;
   /** Dead letters, oldest first. */
   deadLetters(filter: DeadLetterFilter): Promise<DeadLetter[]>;
   /**

@@ -227,8 +227,12 @@ export class BatchLoader {
     return r;
   }
 
-  /** The embedded store has one writer connection: a load and a replay never interleave. */
+  /**
+   * The embedded store has one writer connection: a load and a replay never interleave. A store whose
+   * commits may run at once (PostgreSQL: transactions, per-project locks) gets them at once.
+   */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.deps.store.concurrentCommits) return fn();
     const next = this.writing.then(fn);
     this.writing = next.catch(() => undefined);
     return next;
