@@ -101,6 +101,10 @@ export const ConfigSchema = Type.Object(
     natsReplicas: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
     /** JetStream storage of the stream: file (survives a NATS restart) or memory. */
     natsStorage: Type.Union([Type.Literal('file'), Type.Literal('memory')], { default: 'file' }),
+    /** Bounds of the stream (the events accepted and not yet stored): past either, JetStream refuses new
+     * messages (discard: new) and ingest answers 503 (429 on /v1) with Retry-After; nothing stored is dropped. */
+    natsMaxBytes: Type.Integer({ minimum: 1_048_576, default: 1_073_741_824 }),
+    natsMaxMessages: Type.Integer({ minimum: 1, default: 1_000_000 }),
     /** PostgreSQL schema holding Solute's tables (created if missing), so installations can share one
      * database. Empty: the schema the URL's connection uses (its search_path; usually public). */
     pgSchema: Type.String({ default: '', pattern: '^([a-z_][a-z0-9_]{0,62})?$' }),
@@ -153,6 +157,8 @@ const ENV: Record<keyof Static<typeof ConfigSchema>, string> = {
   natsStream: 'SOLUTE_NATS_STREAM',
   natsReplicas: 'SOLUTE_NATS_REPLICAS',
   natsStorage: 'SOLUTE_NATS_STORAGE',
+  natsMaxBytes: 'SOLUTE_NATS_MAX_BYTES',
+  natsMaxMessages: 'SOLUTE_NATS_MAX_MESSAGES',
   pgSchema: 'SOLUTE_PG_SCHEMA',
 };
 export const CONFIG_ENV_VARS: Readonly<Record<string, string>> = ENV;

@@ -33,6 +33,7 @@ export const ERRORS = {
   SOL_ERR_NOT_FOUND: { status: 404, message: '%s' },
   SOL_ERR_LOG_UNAVAILABLE: { status: 503, message: 'events cannot be made durable right now (disk write failed); retry later' },
   SOL_ERR_BACKLOG_FULL: { status: 503, message: 'processing backlog is full; retry later' },
+  SOL_ERR_LOG_FULL: { status: 503, message: 'the durable log is at its bound (SOLUTE_NATS_MAX_BYTES, SOLUTE_NATS_MAX_MESSAGES) until processors catch up; retry later' },
   SOL_ERR_DEDUPE_FULL: { status: 503, message: 'dedupe index is at its configured capacity; retry later or raise SOLUTE_DEDUPE_MAX_KEYS' },
   SOL_ERR_PROJECT_DEDUPE_FULL: { status: 429, message: 'this project holds its bound of %s remembered messageIds (SOLUTE_DEDUPE_MAX_KEYS_PER_PROJECT) inside the dedupe window; retry later, when the oldest expire' },
   SOL_ERR_PROJECT_BACKLOG_FULL: { status: 503, message: "this project's processing backlog is at its bound of %s events (SOLUTE_PROJECT_BACKLOG_MAX_EVENTS); retry later" },

@@ -75,9 +75,11 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
       replicas: config.natsReplicas,
       storage: config.natsStorage,
       duplicateWindowMs: DEFAULT_DUPLICATE_WINDOW_MS,
+      maxBytes: config.natsMaxBytes,
+      maxMessages: config.natsMaxMessages,
     }),
   );
-  const source = await retry(logger, 'JetStream consumer setup', () => NatsSource.open(nc, { stream: config.natsStream, logger }));
+  const source = await retry(logger, 'JetStream consumer setup', () => NatsSource.open(nc, { stream: config.natsStream, logger, uncountedEvents: config.maxBatchEvents }));
   // Batch ids are stream sequences; a stream deleted and made again starts them over, so the store
   // keys its once-only record on the stream's creation time too.
   const logSource = `nats:${config.natsStream}:${streamInfo.created}`;
@@ -96,11 +98,12 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
 
   // 4. HTTP: the edge (ingest) and the read API (every role).
   let log: NatsLog | null = null;
-  // The backlog is counted in messages; a message holds at most one request's events.
-  const backlog = () => source.backlog() * config.maxBatchEvents + (log?.openCount ?? 0);
+  // Events in the stream (its per-subject counts), plus those being published.
+  const backlog = () => source.backlogEvents() + (log?.openCount ?? 0);
   const dedupe = new RecentKeys(RECENT_KEYS);
   if (ingest) log = await retry(logger, 'JetStream log setup', () => NatsLog.open(nc, { stream: config.natsStream }));
   metrics.observe({ backlog, dedupeKeys: () => dedupe.stats().occupied, dedupeBytes: () => dedupe.stats().bytes });
+  metrics.observeConsumer({ lagMessages: () => source.backlog(), lagSeconds: () => source.lagSeconds() });
   let accepting = true;
   // The live view sees the events this process acknowledges (an ingest role); replays run here, in any role.
   const live = log
@@ -122,6 +125,8 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
       // A processor's consumer loop: pulling, and its groups not all failing (nats.source.ts healthy).
       processorRunning: !processor || source.healthy,
       backlogBelowLimit: backlog() < config.backlogMaxEvents,
+      // An ingest process: the stream takes publishes (below SOLUTE_NATS_MAX_BYTES / _MAX_MESSAGES).
+      streamBelowLimit: !ingest || !source.streamFull(),
     }),
   });
   const url = await app.listen({ port: config.port, host: config.host });

@@ -76,6 +76,25 @@ export function createMetrics() {
     countRejected(errors: ReadonlyArray<{ code: string }>) {
       for (const e of errors) m.rejected.inc({ code: e.code });
     },
+    /** Cluster mode: how far the processors are behind the JetStream stream. */
+    observeConsumer(src: { lagMessages: () => number; lagSeconds: () => number }) {
+      new Gauge({
+        name: 'solute_consumer_lag_messages',
+        help: 'JetStream messages (requests) not yet stored: waiting for a processor, or handed to one and not acknowledged',
+        registers: [registry],
+        collect() {
+          this.set(src.lagMessages());
+        },
+      });
+      new Gauge({
+        name: 'solute_consumer_lag_seconds',
+        help: 'Age of the oldest JetStream message not yet stored (0 when none)',
+        registers: [registry],
+        collect() {
+          this.set(src.lagSeconds());
+        },
+      });
+    },
     /** Wires the gauges that read live state. */
     observe(src: MetricSources) {
       new Gauge({

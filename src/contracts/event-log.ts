@@ -26,6 +26,15 @@ export interface EventLog {
   close(): Promise<void>;
 }
 
+/**
+ * True for an append refused because the log is at its configured bound (a JetStream stream at
+ * SOLUTE_NATS_MAX_BYTES or SOLUTE_NATS_MAX_MESSAGES) rather than failing: the edge says so (503
+ * SOL_ERR_LOG_FULL), and retrying later, once processors have caught up, succeeds.
+ */
+export function isLogFull(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { logFull?: unknown }).logFull === true;
+}
+
 /** A closed, immutable part of the log, waiting to be loaded into the store. */
 export interface ClosedSegment {
   id: number;

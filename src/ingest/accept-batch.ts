@@ -1,7 +1,7 @@
 // The acknowledgement path: check a batch, drop duplicates, make the rest durable, then answer.
 // Nothing here waits for the store: the processor loads the log after the response.
 import { SoluteError, formatMessage } from '../errors.js';
-import type { EventLog } from '../contracts/event-log.js';
+import { isLogFull, type EventLog } from '../contracts/event-log.js';
 import type { Dedupe } from '../contracts/dedupe.js';
 import type { AckTap, AckedEvent } from '../contracts/console.js';
 import { checkEvent, checkSegmentEvent, isIsoDateTime } from './check/check-event.js';
@@ -280,7 +280,7 @@ export function createAcceptBatch(config: AcceptConfig, deps: AcceptDeps) {
         await deps.log.append({ text, count, project, keys: keys.subarray(0, claimed * 4), days });
       } catch (err) {
         releaseClaimed();
-        throw new SoluteError('SOL_ERR_LOG_UNAVAILABLE', [], { retryAfter: config.retryAfterSeconds, cause: err });
+        throw new SoluteError(isLogFull(err) ? 'SOL_ERR_LOG_FULL' : 'SOL_ERR_LOG_UNAVAILABLE', [], { retryAfter: config.retryAfterSeconds, cause: err });
       } finally {
         inFlight -= count;
         projectInFlight.add(project, -count);

@@ -1,8 +1,10 @@
 // The NATS connection and the JetStream stream that holds accepted events (SOLUTE_LOG=nats://...).
-// One stream `<stream>` on subject `<stream>.events`, work-queue retention: a message stays until the
-// processor group acknowledges it (after its store commit), then JetStream removes it. So the stream
-// holds exactly the accepted-but-not-yet-stored events: bounded by the edge's backlog gate, with no
-// max_age or max_bytes that could drop a message nobody has stored.
+// One stream `<stream>` on subjects `<stream>.events.<n>` (a message of n events; `<stream>.events`
+// from earlier versions), work-queue retention: a message stays until the processor group
+// acknowledges it (after its store commit), then JetStream removes it. So the stream holds exactly
+// the accepted-but-not-yet-stored events, and its per-subject counts say how many events that is.
+// Bounded by max_bytes and max_msgs with discard `new`: a full stream refuses new messages (the edge
+// answers 503) and never drops one nobody has stored; no max_age.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   DiscardPolicy,
@@ -58,12 +60,62 @@ export interface StreamOptions {
   storage: 'file' | 'memory';
   /** Publishes with the same Nats-Msg-Id inside this window are stored once (the log's own retries). */
   duplicateWindowMs: number;
+  /** SOLUTE_NATS_MAX_BYTES and SOLUTE_NATS_MAX_MESSAGES: the stream's bounds, applied to an existing stream too (default: none). */
+  maxBytes?: number;
+  maxMessages?: number;
 }
 
 export const DEFAULT_DUPLICATE_WINDOW_MS = 120_000;
 
+/** The subject of the earlier versions' messages (their event count unknown); still read. */
 export function eventsSubject(stream: string): string {
   return `${stream}.events`;
+}
+
+/** The subject of a message that holds `events` events: the stream's per-subject counts add up the backlog in events. */
+export function countedSubject(stream: string, events: number): string {
+  return `${stream}.events.${events}`;
+}
+
+function countedSubjects(stream: string): string {
+  return `${stream}.events.*`;
+}
+
+/** Messages and events in the stream (all of them accepted and not yet stored: work-queue retention). */
+export interface StreamBacklog {
+  messages: number;
+  bytes: number;
+  /** Events, counted exactly from the subjects; messages of the earlier subject count `uncountedAs` each. */
+  events: number;
+  /** Epoch ms of the oldest message, null when empty. */
+  oldestMs: number | null;
+  maxBytes: number;
+  maxMessages: number;
+}
+
+/** The stream's state, with its events added up from the per-subject counts. */
+export async function streamBacklog(jsm: JetStreamManager, stream: string, uncountedAs: number): Promise<StreamBacklog> {
+  const info = await jsm.streams.info(stream, { subjects_filter: countedSubjects(stream) });
+  const prefix = `${stream}.events.`;
+  let events = 0;
+  let counted = 0;
+  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) {
+    if (!subject.startsWith(prefix)) continue;
+    const each = Number(subject.slice(prefix.length));
+    if (!Number.isFinite(each)) continue;
+    events += each * n;
+    counted += n;
+  }
+  events += Math.max(0, info.state.messages - counted) * uncountedAs;
+  const first = info.state.messages > 0 ? Date.parse(info.state.first_ts) : NaN;
+  return {
+    messages: info.state.messages,
+    bytes: info.state.bytes,
+    events,
+    oldestMs: Number.isFinite(first) ? first : null,
+    maxBytes: info.config.max_bytes,
+    maxMessages: info.config.max_msgs,
+  };
 }
 
 export function consumerName(stream: string): string {
@@ -86,16 +138,16 @@ export async function ensureStream(jsm: JetStreamManager, opts: StreamOptions): 
   const storage = opts.storage === 'memory' ? StorageType.Memory : StorageType.File;
   const wanted: Partial<StreamConfig> & { name: string } = {
     name: opts.stream,
-    subjects: [eventsSubject(opts.stream)],
+    subjects: [eventsSubject(opts.stream), countedSubjects(opts.stream)],
     retention: RetentionPolicy.Workqueue,
     storage,
     num_replicas: opts.replicas,
     duplicate_window: opts.duplicateWindowMs * 1_000_000,
-    // No limits: acks remove messages; the edge's backlog gate bounds the stream. Were a limit ever
-    // set by hand, `new` refuses publishes (503 at the edge) instead of dropping stored events.
+    // Acks remove messages; past a bound, `new` refuses publishes (503 at the edge) instead of
+    // dropping events nobody has stored.
     discard: DiscardPolicy.New,
-    max_msgs: -1,
-    max_bytes: -1,
+    max_msgs: opts.maxMessages ?? -1,
+    max_bytes: opts.maxBytes ?? -1,
     max_age: 0,
   };
   let info: StreamInfo;
@@ -125,8 +177,26 @@ export async function ensureStream(jsm: JetStreamManager, opts: StreamOptions): 
   if (!c.subjects?.includes(eventsSubject(opts.stream))) {
     throw new StreamConfigError(`JetStream stream "${opts.stream}" does not listen on ${eventsSubject(opts.stream)}.`);
   }
-  if (c.num_replicas !== opts.replicas || c.duplicate_window !== wanted.duplicate_window) {
-    info = await jsm.streams.update(opts.stream, { ...c, num_replicas: opts.replicas, duplicate_window: wanted.duplicate_window });
+  const subjects = [...new Set([...(c.subjects ?? []), ...wanted.subjects!])];
+  if (
+    c.num_replicas !== opts.replicas ||
+    c.duplicate_window !== wanted.duplicate_window ||
+    c.max_bytes !== wanted.max_bytes ||
+    c.max_msgs !== wanted.max_msgs ||
+    c.discard !== DiscardPolicy.New ||
+    subjects.length !== (c.subjects ?? []).length
+  ) {
+    // A stream of an earlier version gains the counted subjects and the bounds (a bound below what it
+    // holds only refuses new messages until the processors drain it).
+    info = await jsm.streams.update(opts.stream, {
+      ...c,
+      subjects,
+      num_replicas: opts.replicas,
+      duplicate_window: wanted.duplicate_window,
+      max_bytes: wanted.max_bytes,
+      max_msgs: wanted.max_msgs,
+      discard: DiscardPolicy.New,
+    });
   }
   return info;
 }

@@ -7,13 +7,21 @@ import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { AppendBatch, EventLog } from '../contracts/event-log.js';
-import { eventsSubject } from './nats.connection.js';
+import { countedSubject } from './nats.connection.js';
 
 export class NatsLogError extends Error {
+  /** The stream refused the message at its bound (contracts/event-log.ts isLogFull). */
+  readonly logFull: boolean;
   constructor(message: string, cause?: unknown) {
     super(`JetStream log: ${message}${cause ? `: ${(cause as Error)?.message ?? cause}` : ''}`, { cause });
     this.name = 'NatsLogError';
+    this.logFull = isStreamFull(cause);
   }
+}
+
+/** JetStream's answers to a publish past max_msgs or max_bytes with discard `new`. */
+function isStreamFull(err: unknown): boolean {
+  return /maximum (messages|bytes) exceeded|resource limits exceeded/i.test((err as Error)?.message ?? '');
 }
 
 export interface NatsLogOptions {
@@ -51,7 +59,6 @@ export class NatsLog implements EventLog {
   private readonly idPrefix = randomBytes(9).toString('base64url');
   private msgCounter = 0;
   private readonly timer: NodeJS.Timeout;
-  private readonly subject: string;
   private readonly appendTimeoutMs: number;
   private readonly publishTimeoutMs: number;
   private readonly headroom: number;
@@ -62,7 +69,6 @@ export class NatsLog implements EventLog {
     private readonly jsm: JetStreamManager,
     private readonly opts: NatsLogOptions,
   ) {
-    this.subject = eventsSubject(opts.stream);
     this.appendTimeoutMs = opts.appendTimeoutMs ?? 10_000;
     this.publishTimeoutMs = Math.min(opts.publishTimeoutMs ?? 2_000, this.appendTimeoutMs);
     this.headroom = opts.headroomBytes ?? 4096;
@@ -91,7 +97,7 @@ export class NatsLog implements EventLog {
    */
   append(batch: AppendBatch): Promise<void> {
     if (this.closed) return Promise.reject(new NatsLogError('log is closed'));
-    const own = batch.count === 0 ? Promise.resolve() : this.publishBatch(batch.text);
+    const own = batch.count === 0 ? Promise.resolve() : this.publishBatch(batch.text, batch.count);
     const before = this.tail;
     const result = own.then(
       async () => {
@@ -131,20 +137,22 @@ export class NatsLog implements EventLog {
     await this.tail;
   }
 
-  private async publishBatch(text: string): Promise<void> {
+  private async publishBatch(text: string, count: number): Promise<void> {
     const buf = Buffer.from(text, 'utf8');
     const max = this.nc.info?.max_payload ?? 1024 * 1024;
     const parts = splitLines(buf, max - this.headroom);
-    await Promise.all(parts.map((p) => this.publishPart(p)));
+    await Promise.all(parts.map((p) => this.publishPart(p, parts.length === 1 ? count : linesIn(p))));
   }
 
-  private async publishPart(data: Uint8Array): Promise<void> {
+  /** Publishes one part of `events` lines on the subject that counts them. */
+  private async publishPart(data: Uint8Array, events: number): Promise<void> {
+    const subject = countedSubject(this.opts.stream, events);
     const msgID = `${this.idPrefix}.${++this.msgCounter}`;
     const deadline = Date.now() + this.appendTimeoutMs;
     for (;;) {
       const timeout = Math.min(this.publishTimeoutMs, deadline - Date.now());
       try {
-        await this.js.publish(this.subject, data, { msgID, timeout, expect: { streamName: this.opts.stream } });
+        await this.js.publish(subject, data, { msgID, timeout, expect: { streamName: this.opts.stream } });
         return;
       } catch (err) {
         // Only a lost answer is worth asking again (the same msgID makes it safe); an error the
@@ -175,6 +183,12 @@ export class NatsLog implements EventLog {
       else if (s.type === 'reconnect') this.connected = true;
     }
   }
+}
+
+function linesIn(part: Uint8Array): number {
+  let n = 0;
+  for (let i = part.indexOf(0x0a); i >= 0; i = part.indexOf(0x0a, i + 1)) n++;
+  return n;
 }
 
 /** Splits NDJSON at line boundaries into parts of at most `max` bytes. */

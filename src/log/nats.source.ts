@@ -15,7 +15,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from '@nats-io/jetstream';
-import { consumerName, isNotFound } from './nats.connection.js';
+import { consumerName, isNotFound, streamBacklog, type StreamBacklog } from './nats.connection.js';
 
 /**
  * How long a message handed to a processor stays its own without news: the processor renews it every
@@ -55,6 +55,8 @@ export interface NatsSourceOptions {
   groupBytes?: number;
   /** The loop counts as stalled after this long without a pull or a group done; default 60 s. */
   stallMs?: number;
+  /** Events counted for a message of an earlier version, whose subject does not say (SOLUTE_MAX_BATCH_EVENTS). */
+  uncountedEvents?: number;
 }
 
 /** One JetStream message of the log: `id` is its stream sequence, `text` its NDJSON lines. */
@@ -67,6 +69,7 @@ export class NatsSource {
   private running: Promise<void> | null = null;
   private stopping = false;
   private cachedBacklog = 0;
+  private stream: StreamBacklog | null = null;
   private lastProgress = Date.now();
   private failedGroups = 0;
   private readonly stallMs: number;
@@ -95,15 +98,34 @@ export class NatsSource {
     return source;
   }
 
-  /** Messages not yet acknowledged: waiting, plus handed out. Cached, refreshed every second. */
+  /** Messages not yet acknowledged: waiting, plus handed out (the consumer's lag). Cached, refreshed every second. */
   backlog(): number {
     return this.cachedBacklog;
   }
 
-  /** Asks the server now (and updates the cached value). */
+  /** Events in the stream, all accepted and not yet stored (work-queue retention), from its per-subject counts. */
+  backlogEvents(): number {
+    return this.stream?.events ?? 0;
+  }
+
+  /** Age of the oldest message not yet stored, in seconds; 0 when there is none. */
+  lagSeconds(now = Date.now()): number {
+    const oldest = this.stream?.oldestMs ?? null;
+    return oldest === null ? 0 : Math.max(0, (now - oldest) / 1000);
+  }
+
+  /** True when the stream is at a bound (SOLUTE_NATS_MAX_BYTES / _MAX_MESSAGES): publishes are refused until processors catch up. */
+  streamFull(headroomBytes = 0): boolean {
+    const st = this.stream;
+    if (!st) return false;
+    return (st.maxMessages > 0 && st.messages >= st.maxMessages) || (st.maxBytes > 0 && st.bytes + headroomBytes >= st.maxBytes);
+  }
+
+  /** Asks the server now (and updates the cached values); resolves with the consumer's lag in messages. */
   async refreshBacklog(): Promise<number> {
-    const info = await this.consumer.info(false);
+    const [info, stream] = await Promise.all([this.consumer.info(false), streamBacklog(this.jsm, this.opts.stream, this.opts.uncountedEvents ?? 100)]);
     this.cachedBacklog = info.num_pending + info.num_ack_pending;
+    this.stream = stream;
     return this.cachedBacklog;
   }
 
