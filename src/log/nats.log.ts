@@ -49,7 +49,10 @@ export class NatsLog implements EventLog {
   private seq = 1;
   private closed = false;
   private connected = true;
-  /** False after a failed append until the stream answers again (probed every second). */
+  /**
+   * False after a failed append, or when the stream did not answer the probe (every second, also while
+   * no request comes: readiness must not wait for a client to find JetStream gone), until it answers.
+   */
   private lastOk = true;
   private probing = false;
   private inFlightEvents = 0;
@@ -165,13 +168,15 @@ export class NatsLog implements EventLog {
   }
 
   private async probe(): Promise<void> {
-    if (this.lastOk || this.probing || this.closed || !this.connected) return;
+    if (this.probing || this.closed || !this.connected) return;
     this.probing = true;
+    const failuresBefore = this.failures;
     try {
       await this.jsm.streams.info(this.opts.stream);
-      this.lastOk = true;
+      // An append that failed while the probe ran keeps the log unready until the next probe.
+      if (this.failures === failuresBefore) this.lastOk = true;
     } catch {
-      // still failing; probed again in a second
+      this.lastOk = false;
     } finally {
       this.probing = false;
     }

@@ -32,7 +32,7 @@ interface Proc {
   server: ChildServer | null;
 }
 
-export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosReport & { natsKills: number }> {
+export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosReport & { natsKills: number; midTransactionKills: number }> {
   const log = opts.log ?? (() => undefined);
   const nats = await startNatsCluster(3);
   const schema = `solute_cluster_${randomBytes(4).toString('hex')}`;
@@ -57,8 +57,11 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosR
   for (const role of ['ingest', 'ingest', 'processor', 'processor'] as const) {
     procs.push({ role, port: await freePort(), dataDir: tempDir('solute-cluster-'), server: null });
   }
+  // Each process's PostgreSQL connections carry its name, so a kill can wait for its open transaction.
+  const appName = (p: Proc) => `solute-chaos-${p.role}-${p.port}`;
   const start = async (p: Proc) => {
-    p.server = await spawnServer(p.dataDir, { ...env, SOLUTE_ROLE: p.role }, p.port);
+    const store = `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}application_name=${appName(p)}`;
+    p.server = await spawnServer(p.dataDir, { ...env, SOLUTE_ROLE: p.role, SOLUTE_STORE: store }, p.port);
   };
   await Promise.all(procs.map(start));
   const ingestUrls = procs.filter((p) => p.role === 'ingest').map((p) => `http://127.0.0.1:${p.port}`);
@@ -66,6 +69,7 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosR
   const ledger: ClientLedger = { sent: new Map(), acked: new Set(), unknown: new Set() };
   let kills = 0;
   let natsKills = 0;
+  let midTransactionKills = 0;
   const end = Date.now() + opts.seconds * 1000;
   // Like an SDK behind a load balancer: each attempt may reach either ingest process. A process
   // loads the keys before it listens, so a 401 is a failure here too.
@@ -80,18 +84,31 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosR
   // only while another of its role is up, so ingest and processing never stop altogether.
   const killSolute = async () => {
     const restarts: Array<Promise<void>> = [];
+    let attempt = 0;
     while (Date.now() < end) {
       const [min, max] = opts.killEveryMs;
       await sleep(min + Math.random() * (max - min));
       if (Date.now() >= end) break;
-      const p = procs[Math.floor(Math.random() * procs.length)];
+      // Roles in turn, a processor first: every run kills both kinds.
+      const role = attempt++ % 2 === 0 ? 'processor' : 'ingest';
+      const ofRole = procs.filter((q) => q.role === role);
+      const p = ofRole[Math.floor(Math.random() * ofRole.length)];
       const server = p.server;
       if (!server || !procs.some((q) => q !== p && q.role === p.role && q.server)) continue;
+      // A processor is killed inside a store transaction when it has one within 2 s: a group's COPY or
+      // INSERT begun, not committed (the kill JetStream and the store must absorb).
+      let inTransaction = false;
+      for (const until = Date.now() + 2000; p.role === 'processor' && !inTransaction && Date.now() < until; ) {
+        const open = await admin.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND xact_start IS NOT NULL AND query ~* 'solute_stage|INSERT INTO events'", [appName(p)]);
+        if (open.rowCount! > 0) inTransaction = true;
+        else await sleep(5);
+      }
       p.server = null;
       server.proc.kill('SIGKILL');
       await server.exited;
       kills++;
-      log(`kill ${p.role} :${p.port} (${kills}) at ${ledger.acked.size} acknowledged`);
+      if (inTransaction) midTransactionKills++;
+      log(`kill ${p.role} :${p.port} (${kills})${inTransaction ? ' inside a store transaction' : ''} at ${ledger.acked.size} acknowledged`);
       restarts.push(start(p));
     }
     await Promise.all(restarts);
@@ -129,7 +146,7 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosR
     // The read API answers the same as the table.
     const api = await fetch(`${ingestUrls[0]}/api/events?limit=1`, { headers: { authorization: `Bearer ${secretKey}` } });
     if (api.status !== 200) throw new Error(`GET /api/events on the cluster: ${api.status}`);
-    return { ...tally(ledger, rows.rows.map((r) => ({ messageId: r.message_id, value: r.value })), kills), natsKills };
+    return { ...tally(ledger, rows.rows.map((r) => ({ messageId: r.message_id, value: r.value })), kills), natsKills, midTransactionKills };
   } finally {
     for (const p of procs) {
       p.server?.proc.kill('SIGTERM');

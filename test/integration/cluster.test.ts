@@ -12,9 +12,11 @@ if (!haveNats && process.env.SOLUTE_CI) throw new Error(`${NATS_SERVER} not foun
 const pgUrl = await requirePostgres();
 
 describe.skipIf(!haveNats || pgUrl === null)('cluster: NATS JetStream R3 + PostgreSQL, processes SIGKILLed', () => {
-  it('loses, doubles and invents nothing while Solute processes and a NATS node are killed', async () => {
+  it('loses, doubles and invents nothing while Solute processes (a processor inside a store transaction) and a NATS node are killed', async () => {
     const r = await runClusterChaos({ seconds: 20, killEveryMs: [3000, 6000], clients: 3, batchSize: 10, paceMs: 20, log: (l) => process.env.SOLUTE_TEST_LOG && console.log(l) });
     expect(r.kills).toBeGreaterThanOrEqual(2);
+    // A processor killed with a group's transaction open (COPY or INSERT begun, not committed).
+    expect(r.midTransactionKills).toBeGreaterThanOrEqual(1);
     expect(r.natsKills).toBe(1);
     expect(r.acknowledged).toBeGreaterThan(500);
     expect({ lost: r.lost, duplicates: r.duplicates, phantoms: r.phantoms, mismatched: r.mismatched }).toEqual({ lost: 0, duplicates: 0, phantoms: 0, mismatched: 0 });
