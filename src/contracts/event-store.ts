@@ -46,6 +46,12 @@ export interface ProcessedLine {
   /** The line as the log holds it (what a dead letter keeps, and what a replay starts from). */
   raw: string;
   line: LogLine;
+  /**
+   * The event as the store writes it, set by the store's encodeLine right after the per-event steps
+   * (then `line.e` of a line the stateful steps do not read may be dropped, so that a group waiting
+   * for its commit does not hold every parsed event).
+   */
+  encoded?: string;
 }
 
 export interface DeadLetterInput {
@@ -129,6 +135,8 @@ export interface EventStore {
   commitBatches?(batches: readonly StoreBatch[], steps: BatchSteps, opts?: CommitOptions): Promise<LoadResult>;
   /** True when commits may run at once (each in its own transaction): loaders then do not queue them. */
   readonly concurrentCommits?: boolean;
+  /** Called on each line right after the per-event steps (see ProcessedLine.encoded). */
+  encodeLine?(line: ProcessedLine): void;
   /** Dead letters, oldest first. */
   deadLetters(filter: DeadLetterFilter): Promise<DeadLetter[]>;
   /**

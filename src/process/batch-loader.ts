@@ -63,7 +63,8 @@ export class BatchLoader {
   private prepare(id: number, text: string, source?: string): StoreBatch {
     const raws = text.split('\n');
     if (raws.at(-1) === '') raws.pop();
-    const { lines, dead } = runEventSteps(id, raws, this.deps.steps ?? []);
+    const store = this.deps.store;
+    const { lines, dead } = runEventSteps(id, raws, this.deps.steps ?? [], 0, store.encodeLine && ((pl) => store.encodeLine!(pl)));
     return { segment: id, source, lines, deadLetters: dead };
   }
 

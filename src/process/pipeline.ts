@@ -40,8 +40,8 @@ export function createBatchSteps(bounds: StateBounds): BatchSteps {
 /** The stateful steps with the default bounds. */
 export const BATCH_STEPS: BatchSteps = createBatchSteps(DEFAULT_BOUNDS);
 
-/** Parses and runs the per-event steps over a segment's lines. */
-export function runEventSteps(segment: number, raws: readonly string[], steps: readonly EventStep[], firstIndex = 0) {
+/** Parses and runs the per-event steps over a segment's lines; `encode`, when given, then sees each line that passed. */
+export function runEventSteps(segment: number, raws: readonly string[], steps: readonly EventStep[], firstIndex = 0, encode?: (line: ProcessedLine) => void) {
   const lines: ProcessedLine[] = [];
   const dead: DeadLetterInput[] = [];
   for (let i = 0; i < raws.length; i++) {
@@ -64,7 +64,18 @@ export function runEventSteps(segment: number, raws: readonly string[], steps: r
         break;
       }
     }
-    if (!failed) lines.push({ index, raw, line });
+    if (failed) continue;
+    const pl: ProcessedLine = { index, raw, line };
+    if (encode) {
+      try {
+        encode(pl);
+      } catch (err) {
+        // The store cannot write this event (a value it cannot encode): only this line is set apart.
+        dead.push({ segment, index, project: line.p, step: 'store', reason: (err as Error).message, raw });
+        continue;
+      }
+    }
+    lines.push(pl);
   }
   return { lines, dead };
 }

@@ -59,9 +59,22 @@ const INSERT_EVENTS = `WITH r AS (
   FROM ins JOIN (SELECT DISTINCT ON (project, message_id) project, message_id, segment FROM r ORDER BY project, message_id, o) f USING (project, message_id)
   GROUP BY f.segment`;
 
+/** What `line.e` becomes once encodeLine has its JSON (never read: `encoded` is). */
+const RELEASED: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+
 export class PgStore implements EventStore, ProfileReader {
   /** Several processors commit at once anyway; one process's groups may too (pooled connections). */
   readonly concurrentCommits = true;
+
+  /**
+   * The body's JSON text, made while the parsed event is young; the parsed event of a line that the
+   * stateful steps do not read (not identify, alias or group) is let go.
+   */
+  encodeLine(pl: ProcessedLine): void {
+    pl.encoded = encJson(pl.line.e);
+    const y = pl.line.y;
+    if (y !== 'identify' && y !== 'alias' && y !== 'group') pl.line.e = RELEASED;
+  }
   private closing: Promise<void> | null = null;
 
   private constructor(private readonly pool: pg.Pool) {}
@@ -303,7 +316,7 @@ function* copyChunks(lines: readonly ProcessedLine[], segment: number): Generato
   let out = '';
   for (let i = 0; i < lines.length; i++) {
     const { line: l, segment: g } = lines[i];
-    out += `${copyText(enc(l.p))}\t${copyText(enc(l.m))}\t${l.s}\t${l.t}\t${copyText(enc(l.y))}\t${copyNull(l.n)}\t${copyNull(l.u)}\t${copyNull(l.a)}\t${copyText(encJson(l.e))}\t${g ?? segment}\t${i}\n`;
+    out += `${copyText(enc(l.p))}\t${copyText(enc(l.m))}\t${l.s}\t${l.t}\t${copyText(enc(l.y))}\t${copyNull(l.n)}\t${copyNull(l.u)}\t${copyNull(l.a)}\t${copyText(lines[i].encoded ?? encJson(l.e))}\t${g ?? segment}\t${i}\n`;
     if (i % 1000 === 999) {
       yield out;
       out = '';
@@ -335,7 +348,7 @@ function rowsJson(lines: readonly ProcessedLine[], segment: number): string {
   let out = '[';
   for (let i = 0; i < lines.length; i++) {
     const { line: l, segment: g } = lines[i];
-    out += `${i === 0 ? '' : ','}{"p":${str(enc(l.p))},"m":${str(enc(l.m))},"s":${l.s},"t":${l.t},"y":${str(enc(l.y))},"n":${strNull(l.n)},"u":${strNull(l.u)},"a":${strNull(l.a)},"e":${encJson(l.e)},"g":${g ?? segment}}`;
+    out += `${i === 0 ? '' : ','}{"p":${str(enc(l.p))},"m":${str(enc(l.m))},"s":${l.s},"t":${l.t},"y":${str(enc(l.y))},"n":${strNull(l.n)},"u":${strNull(l.u)},"a":${strNull(l.a)},"e":${lines[i].encoded ?? encJson(l.e)},"g":${g ?? segment}}`;
   }
   return out + ']';
 }
