@@ -225,7 +225,7 @@ export async function r1Bench() {
     nats = await startNatsR1(path.join(dir, 'nats'));
     const env = { SOLUTE_LOG: nats.url, SOLUTE_STORE: PG_URL, SOLUTE_PG_SCHEMA: schema, SOLUTE_NATS_STREAM: `r1_${RUN}`, SOLUTE_NATS_REPLICAS: '1' };
     const ck = keysFor(env, dir);
-    const a = spawnSolute({ ...env, SOLUTE_DATA_DIR: path.join(dir, 'a') }, await freePort());
+    const a = spawnSolute({ ...env, SOLUTE_DATA_DIR: path.join(dir, 'a') }, await freePort(), process.env.R1_NODE_ARGS?.split(' ') ?? []);
     const b = spawnSolute({ ...env, SOLUTE_DATA_DIR: path.join(dir, 'b') }, await freePort());
     procs.push(a.proc, b.proc);
     await Promise.all([ready(a), ready(b)]);
