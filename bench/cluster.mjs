@@ -267,6 +267,7 @@ export async function drainBench(counts = (process.env.DRAIN_PROCESSORS ?? '1,2,
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();
   const procs = [];
+  const drops = [];
   let nats;
   const results = [];
   try {
@@ -274,6 +275,7 @@ export async function drainBench(counts = (process.env.DRAIN_PROCESSORS ?? '1,2,
     for (const n of counts) {
       const schema = `solute_bench_drain_${RUN}_${n}`;
       const drop = await freshSchema(admin, schema);
+      drops.push(drop);
       const env = { SOLUTE_LOG: nats.url, SOLUTE_STORE: PG_URL, SOLUTE_PG_SCHEMA: schema, SOLUTE_NATS_STREAM: `drain_${RUN}_${n}`, SOLUTE_NATS_REPLICAS: '1', SOLUTE_BACKLOG_MAX_EVENTS: String(10 * events) };
       const k = keysFor(env, dir);
       const ingest = spawnSolute({ ...env, SOLUTE_ROLE: 'ingest', SOLUTE_DATA_DIR: path.join(dir, `i${n}`) }, await freePort());
@@ -320,6 +322,7 @@ export async function drainBench(counts = (process.env.DRAIN_PROCESSORS ?? '1,2,
   } finally {
     for (const p of procs) await stop(p);
     await nats?.stop();
+    for (const drop of drops) await drop(); // also when a run failed half way
     await admin.end();
     fs.rmSync(dir, { recursive: true, force: true });
   }
