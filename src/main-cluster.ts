@@ -23,15 +23,12 @@ import { schemaFor } from './store/postgres/pg.schema-name.js';
 import { PgSessionStore } from './store/postgres/pg.console-sessions.js';
 import { LiveFeed } from './console/live-feed.js';
 import { deadLetterOps } from './process/dead-letter-ops.js';
+import { settlesBefore } from './lib/deadline.js';
 
 export interface ClusterHandle {
   url: string;
   drained(): Promise<void>;
   close(): Promise<void>;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
 }
 
 /** Retries a start-up step that depends on JetStream for up to 2 minutes, with backoff. */
@@ -147,7 +144,7 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
         await log?.close();
         // The group in progress is committed and acknowledged, or nak'ed; past the deadline its messages
         // return to the other processors after ack_wait (the store skips what was committed).
-        const stopped = await Promise.race([source.stop().then(() => true), sleep(Math.max(0, deadline - Date.now())).then(() => false)]);
+        const stopped = await settlesBefore(source.stop(), deadline);
         if (!stopped) logger.warn('shutdown deadline reached with a group in progress; JetStream hands its messages out again');
         await nc.drain().catch(() => undefined);
         await store.close();

@@ -20,6 +20,7 @@ import { LiveFeed } from './console/live-feed.js';
 import { SqliteSessionStore } from './store/sqlite/console-sessions.js';
 import { duckDbStats } from './store/duckdb/stats.queries.js';
 import { tightenTree } from './lib/private-files.js';
+import { settlesBefore } from './lib/deadline.js';
 
 export interface RunningSolute {
   url: string;
@@ -155,7 +156,6 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
     (closing ??= (async () => {
       accepting = false;
       const deadline = Date.now() + config.shutdownTimeoutMs;
-      const left = () => Math.max(0, deadline - Date.now());
       clearInterval(expireTimer);
       // 1. Stop accepting and finish in-flight requests (each waits for its fsync).
       await admin?.close();
@@ -165,7 +165,7 @@ export async function startSolute(config: Config, logger: Logger = pino({ level:
       await log.close();
       logger.debug('shutdown: log closed');
       // 3. Store what is pending, within the deadline; the rest resumes at the next start.
-      const finished = await Promise.race([processor.stop().then(() => true), sleep(left()).then(() => false)]);
+      const finished = await settlesBefore(processor.stop(), deadline);
       if (!finished) logger.warn({ backlog: processor.backlog }, 'shutdown deadline reached; the rest of the log is stored at next start');
       logger.debug('shutdown: processor stopped');
       // 4. Close the stores.
@@ -192,8 +192,4 @@ export async function openOffline(config: Config, logger: Logger): Promise<Admin
   const store = await DuckDbStore.open(paths.store, { memoryLimit: config.storeMemoryLimit, threads: config.storeThreads, checkpointThreshold: config.storeCheckpointThreshold });
   const processor = new Processor({ store, persistKeys: async () => undefined, logger, steps: eventSteps(config), batchSteps: createBatchSteps(config) });
   return { ...deadLetterOps(store, processor), close: () => store.close() };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
 }

@@ -119,10 +119,10 @@ export class NatsSource {
   }
 
   /** True when the stream is at a bound (SOLUTE_NATS_MAX_BYTES / _MAX_MESSAGES): publishes are refused until processors catch up. */
-  streamFull(headroomBytes = 0): boolean {
+  streamFull(): boolean {
     const st = this.stream;
     if (!st) return false;
-    return (st.maxMessages > 0 && st.messages >= st.maxMessages) || (st.maxBytes > 0 && st.bytes + headroomBytes >= st.maxBytes);
+    return (st.maxMessages > 0 && st.messages >= st.maxMessages) || (st.maxBytes > 0 && st.bytes >= st.maxBytes);
   }
 
   /** Asks the server now (and updates the cached values); resolves with the consumer's lag in messages. */
@@ -210,8 +210,8 @@ export class NatsSource {
             bytes += r.value.data.length;
             next = it.next();
           }
-          // The next group is read and prepared while this one commits (the handler's store work is in
-          // order: BatchLoader commits one group at a time).
+          // The next groups are read and prepared while this one commits (up to IN_FLIGHT_GROUPS; the
+          // store decides whether their commits run at once: EventStore.concurrentCommits).
           if (inFlight.length >= IN_FLIGHT_GROUPS) await inFlight.shift();
           inFlight.push(this.handle(group, handler));
           if (this.stopping) break;
@@ -269,8 +269,8 @@ export class NatsSource {
     }
     // One round trip for the group's acks, not a request per message (ackAck: each builds an Error for
     // its stack and waits for its own answer; they showed in a processor's profile): once the flush
-    // returns, the server has them. An ack lost on the way
-    // brings its message back after ack_wait, and the store (keyed by id) skips it.
+    // returns, the server has them. An ack lost on the way brings its message back after ack_wait, and
+    // the store (keyed by id) skips it.
     if (acked > 0) {
       await this.nc.flush().catch((err: unknown) =>
         this.opts.logger.warn({ err, first: msgs[0].seq, messages: acked }, 'JetStream acks not confirmed; those batches may be delivered again (the store skips them)'),

@@ -55,8 +55,11 @@ export class BatchLoader {
 
   /** Stores the NDJSON lines of batch `id` (of log `source`) once: a batch already committed is a no-op. */
   load(id: number, text: string, source?: string): Promise<LoadResult> {
-    const batch = this.prepare(id, text, source);
-    return this.exclusive(async () => this.reported(id, await this.commit(batch)));
+    return this.commitOne(this.prepare(id, text, source));
+  }
+
+  private commitOne(batch: StoreBatch): Promise<LoadResult> {
+    return this.exclusive(async () => this.reported(batch.segment, await this.commit(batch)));
   }
 
   /** The batch's lines through the per-event steps. */
@@ -75,8 +78,8 @@ export class BatchLoader {
    */
   async loadMany(batches: ReadonlyArray<{ id: number; text: string }>, source?: string): Promise<{ result: LoadResult; failed: number[] }> {
     const store = this.deps.store;
-    if (batches.length > 1 && store.commitBatches) {
-      const group = batches.map((b) => this.prepare(b.id, b.text, source));
+    const group = batches.map((b) => this.prepare(b.id, b.text, source));
+    if (group.length > 1 && store.commitBatches) {
       try {
         const r = await this.exclusive(() => store.commitBatches!(group, this.batchSteps));
         return { result: this.reported(batches[0].id, r), failed: [] };
@@ -84,16 +87,17 @@ export class BatchLoader {
         this.deps.logger.warn({ err, batches: batches.length, first: batches[0].id }, 'group commit failed; committing its batches one by one');
       }
     }
+    // The same prepared lines again, as the poisoned-line search's trial commits reuse them.
     const result: LoadResult = { stored: 0, deadLettered: 0 };
     const failed: number[] = [];
-    for (const b of batches) {
+    for (const b of group) {
       try {
-        const r = await this.load(b.id, b.text, source);
+        const r = await this.commitOne(b);
         result.stored += r.stored;
         result.deadLettered += r.deadLettered;
       } catch (err) {
-        this.deps.logger.error({ err, batch: b.id }, 'log batch failed');
-        failed.push(b.id);
+        this.deps.logger.error({ err, batch: b.segment }, 'log batch failed');
+        failed.push(b.segment);
       }
     }
     return { result, failed };

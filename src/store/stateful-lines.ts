@@ -4,11 +4,16 @@ import type { LogLine } from '../contracts/log-line.js';
 import type { DeadLetterInput, LoadResult, ProcessedLine } from '../contracts/event-store.js';
 import type { StateWarning } from '../contracts/profiles.js';
 
+/** True for the types the stateful steps (identity, groups) read: identify, alias and group. */
+export function isStatefulType(y: string): boolean {
+  return y === 'identify' || y === 'alias' || y === 'group';
+}
+
 /** The identify, alias and group lines of a batch, by project, in batch order. */
 export function statefulLinesByProject(lines: readonly ProcessedLine[]): Map<string, ProcessedLine[]> {
   const byProject = new Map<string, ProcessedLine[]>();
   for (const pl of lines) {
-    if (pl.line.y !== 'identify' && pl.line.y !== 'alias' && pl.line.y !== 'group') continue;
+    if (!isStatefulType(pl.line.y)) continue;
     const list = byProject.get(pl.line.p);
     if (list) list.push(pl);
     else byProject.set(pl.line.p, [pl]);

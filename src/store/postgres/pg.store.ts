@@ -23,7 +23,7 @@ import type {
 import type { Group, Profile, ProfileReader, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
 import { migrate } from './pg.schema.js';
 import { applyStatefulSteps, underSavepoint } from './pg.state.js';
-import { withWarnings } from '../stateful-lines.js';
+import { isStatefulType, withWarnings } from '../stateful-lines.js';
 import { readGroup, readProfile, searchProfiles } from './pg.profiles.js';
 import { dec, decJson, decNull, enc, encJson, encNull } from './pg.text.js';
 import { pgStats } from './pg.stats.js';
@@ -43,21 +43,29 @@ const RETRYABLE = new Set(['40P01', '40001']);
 const MAX_ATTEMPTS = 5;
 
 /**
- * Inserts one chunk and counts the rows inserted per segment. The rows come as one JSON array (one
- * parameter, parsed by PostgreSQL's own JSON parser): each event's body is written into it as the JSON
- * it is, where array parameters would have every body escaped again as an array literal.
+ * The end of both insert statements: the rows of `rows` (a CTE or table with the events' columns,
+ * their segment and their order `o`) into events in order, skipping a message id already there, and
+ * the rows inserted counted per segment (a message id twice in `rows` counts for its first row).
+ */
+function insertCounted(rows: string, body: string): string {
+  return `ins AS (
+    INSERT INTO events (project, message_id, seq, ts, type, event, user_id, anonymous_id, body)
+    SELECT project, message_id, seq, ts, type, event, user_id, anonymous_id, ${body} FROM ${rows} ORDER BY o
+    ON CONFLICT (project, message_id) DO NOTHING
+    RETURNING project, message_id)
+  SELECT f.segment::float8 AS segment, count(*)::float8 AS n
+  FROM ins JOIN (SELECT DISTINCT ON (project, message_id) project, message_id, segment FROM ${rows} ORDER BY project, message_id, o) f USING (project, message_id)
+  GROUP BY f.segment`;
+}
+
+/**
+ * One chunk of the fallback path: the rows come as one JSON array (one parameter, parsed by
+ * PostgreSQL's own JSON parser): each event's body is written into it as the JSON it is.
  */
 const INSERT_EVENTS = `WITH r AS (
     SELECT * FROM ROWS FROM (json_to_recordset($1::json) AS (p text, m text, s bigint, t bigint, y text, n text, u text, a text, e json, g bigint))
       WITH ORDINALITY AS x(project, message_id, seq, ts, type, event, user_id, anonymous_id, body, segment, o)),
-  ins AS (
-    INSERT INTO events (project, message_id, seq, ts, type, event, user_id, anonymous_id, body)
-    SELECT project, message_id, seq, ts, type, event, user_id, anonymous_id, body FROM r ORDER BY o
-    ON CONFLICT (project, message_id) DO NOTHING
-    RETURNING project, message_id)
-  SELECT f.segment::float8 AS segment, count(*)::float8 AS n
-  FROM ins JOIN (SELECT DISTINCT ON (project, message_id) project, message_id, segment FROM r ORDER BY project, message_id, o) f USING (project, message_id)
-  GROUP BY f.segment`;
+  ${insertCounted('r', 'body')}`;
 
 /** What `line.e` becomes once encodeLine has its JSON (never read: `encoded` is). */
 const RELEASED: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
@@ -72,8 +80,7 @@ export class PgStore implements EventStore, ProfileReader {
    */
   encodeLine(pl: ProcessedLine): void {
     pl.encoded = encJson(pl.line.e);
-    const y = pl.line.y;
-    if (y !== 'identify' && y !== 'alias' && y !== 'group') pl.line.e = RELEASED;
+    if (!isStatefulType(pl.line.y)) pl.line.e = RELEASED;
   }
   private closing: Promise<void> | null = null;
 
@@ -289,14 +296,7 @@ const STAGE = `CREATE TEMP TABLE IF NOT EXISTS solute_stage (
   project TEXT, message_id TEXT, seq BIGINT, ts BIGINT, type TEXT, event TEXT, user_id TEXT, anonymous_id TEXT, body TEXT, segment BIGINT, o BIGINT
 ) ON COMMIT DELETE ROWS`;
 
-const INSERT_STAGED = `WITH ins AS (
-    INSERT INTO events (project, message_id, seq, ts, type, event, user_id, anonymous_id, body)
-    SELECT project, message_id, seq, ts, type, event, user_id, anonymous_id, body::json FROM solute_stage ORDER BY o
-    ON CONFLICT (project, message_id) DO NOTHING
-    RETURNING project, message_id)
-  SELECT f.segment::float8 AS segment, count(*)::float8 AS n
-  FROM ins JOIN (SELECT DISTINCT ON (project, message_id) project, message_id, segment FROM solute_stage ORDER BY project, message_id, o) f USING (project, message_id)
-  GROUP BY f.segment`;
+const INSERT_STAGED = `WITH ${insertCounted('solute_stage', 'body::json')}`;
 
 const COPY_SPECIAL = /[\\\t\n\r]/;
 const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
