@@ -17,6 +17,7 @@ import { NatsSource } from './log/nats.source.js';
 import { BatchLoader } from './process/batch-loader.js';
 import { createBatchSteps } from './process/pipeline.js';
 import type { EventStep } from './process/pipeline.js';
+import type { BulkEnrich } from './contracts/event-store.js';
 import { PgStore } from './store/postgres/pg.store.js';
 import { PgMetaStore } from './store/postgres/pg.meta.js';
 import { schemaFor } from './store/postgres/pg.schema-name.js';
@@ -49,7 +50,11 @@ async function retry<T>(logger: Logger, what: string, fn: () => Promise<T>): Pro
 /** Recent keys an ingest process remembers for its best-effort duplicate count (two generations). */
 const RECENT_KEYS = 1_000_000;
 
-export async function startCluster(config: Config, logger: Logger, steps: EventStep[]): Promise<ClusterHandle> {
+/**
+ * `bulkEnrich`: the enrich step as lookups, given with the default steps only; the processor then
+ * stores bulk-rule events without parsing them (process/pipeline.ts).
+ */
+export async function startCluster(config: Config, logger: Logger, steps: EventStep[], bulkEnrich?: Pick<BulkEnrich, 'userAgent'>): Promise<ClusterHandle> {
   const metrics = createMetrics();
   const ingest = config.role !== 'processor';
   const processor = config.role !== 'ingest';
@@ -84,7 +89,7 @@ export async function startCluster(config: Config, logger: Logger, steps: EventS
   // 3. Processor: the messages that are here, through the steps into the store in one transaction,
   // acknowledged to JetStream only after the commit.
   if (processor) {
-    const loader = new BatchLoader({ store, logger, steps, batchSteps: createBatchSteps(config) });
+    const loader = new BatchLoader({ store, logger, steps, bulkEnrich, batchSteps: createBatchSteps(config) });
     source.startGroups(async (batches) => {
       const started = process.hrtime.bigint();
       const { result, failed } = await loader.loadMany(batches, logSource);

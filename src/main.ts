@@ -53,7 +53,8 @@ export interface StartOptions {
 export async function startSolute(config: Config, logger: Logger = pino({ level: config.logLevel }), opts: StartOptions = {}): Promise<RunningSolute> {
   if (config.log !== '') {
     const { startCluster } = await import('./main-cluster.js');
-    const c = await startCluster(config, logger, opts.eventSteps ?? eventSteps(config));
+    // As the embedded bulk path: the enrich step's own rule as lookups, unless tests replace the steps.
+    const c = await startCluster(config, logger, opts.eventSteps ?? eventSteps(config), opts.eventSteps ? undefined : createBulkEnrich({ ipMode: config.ipMode }));
     return { url: c.url, logger, drained: c.drained, close: c.close };
   }
   if (config.store !== '') {

@@ -52,6 +52,20 @@ export interface ProcessedLine {
    * for its commit does not hold every parsed event).
    */
   encoded?: string;
+  /**
+   * Set on a line the bulk enrichment rule covers, when the store keeps enrichment beside the event
+   * (EventStore.keepsEnrichmentBeside): the line was not parsed, `encoded` is its event as the edge
+   * wrote it, and these are the keys the enrich step would have appended to its context, in order.
+   */
+  added?: ContextAdditions;
+}
+
+/** What the enrich step appends to a bulk-rule event's context (contracts/log-line.ts bulkShape), in this order; absent keys omitted. */
+export interface ContextAdditions {
+  ip?: string;
+  browser?: Readonly<Record<string, string>>;
+  os?: Readonly<Record<string, string>>;
+  device?: Readonly<Record<string, string>>;
 }
 
 export interface DeadLetterInput {
@@ -135,6 +149,12 @@ export interface EventStore {
   commitBatches?(batches: readonly StoreBatch[], steps: BatchSteps, opts?: CommitOptions): Promise<LoadResult>;
   /** True when commits may run at once (each in its own transaction): loaders then do not queue them. */
   readonly concurrentCommits?: boolean;
+  /**
+   * True when the store keeps a bulk-rule event as the edge wrote it, with what enrichment adds beside
+   * it (ProcessedLine.added), merged back when read: the pipeline then reads such lines without
+   * parsing their events (process/pipeline.ts).
+   */
+  readonly keepsEnrichmentBeside?: boolean;
   /** Called on each line right after the per-event steps (see ProcessedLine.encoded). */
   encodeLine?(line: ProcessedLine): void;
   /** Dead letters, oldest first. */

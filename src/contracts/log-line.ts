@@ -148,6 +148,37 @@ export function readLineKey(text: string): { p: string; s: number; m: string; r:
   }
 }
 
+/** The `e` of a line read by readBulkLine: never read (the event's JSON text is), so shared and frozen. */
+const UNPARSED: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+
+/**
+ * A line the bulk rule covers, read without parsing its event: the head's fields (a LogLine whose `e`
+ * is an empty placeholder) and the event's JSON text as the edge wrote it. null when the line must be
+ * parsed whole: not such a line, a head that does not read, or an event whose strings a store must
+ * rewrite (a `\u0000` or `\u0001` escape, a possible lone surrogate).
+ */
+export function readBulkLine(raw: string): { line: LogLine; event: string } | null {
+  if (!raw.startsWith(BULK_LINE_HEAD) || raw.charCodeAt(raw.length - 1) !== 0x7d /* } */) return null;
+  if (mayHoldLoneSurrogate(raw) || raw.includes('\\u0000') || raw.includes('\\u0001')) return null;
+  // No string in the head can hold `,"e":{` unescaped (see readLineKey).
+  const at = raw.indexOf(',"e":{');
+  if (at < 0) return null;
+  let line: LogLine;
+  try {
+    line = JSON.parse(raw.slice(0, at) + '}') as LogLine;
+  } catch {
+    return null;
+  }
+  line.e = UNPARSED;
+  if (malformed(line) !== null) return null;
+  line.n ??= null;
+  line.u ??= null;
+  line.a ??= null;
+  line.i ??= null;
+  line.g ??= null;
+  return { line, event: raw.slice(at + 5, -1) };
+}
+
 const BULK_HEAD_BYTES = Buffer.from(BULK_LINE_HEAD);
 
 /**

@@ -35,6 +35,11 @@ export interface BatchLoaderDeps {
   steps?: readonly EventStep[];
   /** The stateful steps with the configured bounds (createBatchSteps); default: the default bounds. */
   batchSteps?: BatchSteps;
+  /**
+   * The enrich step as lookups (createBulkEnrich), given only with the default steps: a store that
+   * keeps enrichment beside the event (PostgreSQL) then gets the bulk-rule lines unparsed.
+   */
+  bulkEnrich?: Pick<BulkEnrich, 'userAgent'>;
   /** Failures in a row of one batch after which its poisoned lines are looked for (default 3). */
   isolateAfter?: number;
 }
@@ -67,7 +72,8 @@ export class BatchLoader {
     const raws = text.split('\n');
     if (raws.at(-1) === '') raws.pop();
     const store = this.deps.store;
-    const { lines, dead } = runEventSteps(id, raws, this.deps.steps ?? [], 0, store.encodeLine && ((pl) => store.encodeLine!(pl)));
+    const bulk = store.keepsEnrichmentBeside ? this.deps.bulkEnrich : undefined;
+    const { lines, dead } = runEventSteps(id, raws, this.deps.steps ?? [], 0, store.encodeLine && ((pl) => store.encodeLine!(pl)), bulk);
     return { segment: id, source, lines, deadLetters: dead };
   }
 

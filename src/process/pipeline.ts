@@ -4,8 +4,8 @@
 //   identity, groups   steps that need stored state: run by the store inside its transaction
 // Each step is its own unit (process/steps/); a step that throws sends the event to the dead letters
 // with the step's name and reason, and the rest of the batch goes on.
-import { parseLine, type LogLine } from '../contracts/log-line.js';
-import type { BatchSteps, DeadLetterInput, ProcessedLine } from '../contracts/event-store.js';
+import { parseLine, readBulkLine, type LogLine } from '../contracts/log-line.js';
+import type { BatchSteps, BulkEnrich, ContextAdditions, DeadLetterInput, ProcessedLine } from '../contracts/event-store.js';
 import { groupIds, resolveGroups } from './steps/groups.js';
 import { identityIds, resolveIdentity } from './steps/identity.js';
 import { DEFAULT_BOUNDS } from './steps/traits.js';
@@ -40,13 +40,51 @@ export function createBatchSteps(bounds: StateBounds): BatchSteps {
 /** The stateful steps with the default bounds. */
 export const BATCH_STEPS: BatchSteps = createBatchSteps(DEFAULT_BOUNDS);
 
-/** Parses and runs the per-event steps over a segment's lines; `encode`, when given, then sees each line that passed. */
-export function runEventSteps(segment: number, raws: readonly string[], steps: readonly EventStep[], firstIndex = 0, encode?: (line: ProcessedLine) => void) {
+/**
+ * A line the bulk rule covers, for a store that keeps enrichment beside the event: its head read, its
+ * event left as text, and what the enrich step would append to its context as lookups (the client IP
+ * is in the line in its stored form; the user agent parsed once per distinct one). null: the line
+ * takes the per-event path.
+ */
+function bulkLine(raw: string, index: number, lookups: Pick<BulkEnrich, 'userAgent'>): ProcessedLine | null {
+  const b = readBulkLine(raw);
+  if (b === null) return null;
+  const added: ContextAdditions = {};
+  if (b.line.i != null) added.ip = b.line.i;
+  if (b.line.g != null) {
+    const ua = lookups.userAgent(b.line.g);
+    if (ua.browser !== null) added.browser = ua.browser;
+    if (ua.os !== null) added.os = ua.os;
+    if (ua.device !== null) added.device = ua.device;
+  }
+  return { index, raw, line: b.line, encoded: b.event, added };
+}
+
+/**
+ * Parses and runs the per-event steps over a segment's lines; `encode`, when given, then sees each line
+ * that passed. With `bulk` (only with the default steps: the lookups are the enrich step's own rule),
+ * a line the bulk rule covers is not parsed (bulkLine).
+ */
+export function runEventSteps(
+  segment: number,
+  raws: readonly string[],
+  steps: readonly EventStep[],
+  firstIndex = 0,
+  encode?: (line: ProcessedLine) => void,
+  bulk?: Pick<BulkEnrich, 'userAgent'>,
+) {
   const lines: ProcessedLine[] = [];
   const dead: DeadLetterInput[] = [];
   for (let i = 0; i < raws.length; i++) {
     const raw = raws[i];
     const index = firstIndex + i;
+    if (bulk !== undefined) {
+      const pl = bulkLine(raw, index, bulk);
+      if (pl !== null) {
+        lines.push(pl);
+        continue;
+      }
+    }
     let line: LogLine;
     try {
       line = parseLine(raw);

@@ -77,6 +77,19 @@ describe.skipIf(url === null)('PostgreSQL store', () => {
       // The same group again: every batch is done, nothing is stored twice.
       expect(await store.commitBatches([batch(2, [track('b', 'u1')]), batch(3, [track('d', 'u3')])], BATCH_STEPS)).toMatchObject({ stored: 0 });
       expect(await store.countEvents()).toBe(5);
+      // A fresh store copies straight into events first: a message id stored before sends the group
+      // to the staged path, and each batch still counts only what it stored.
+      const other = await openStore(schema);
+      try {
+        const again = await other.store.commitBatches([batch(4, [track('e', 'u1'), track('a', 'u1')]), batch(5, [track('f', 'u4')])], BATCH_STEPS);
+        expect(again).toMatchObject({ stored: 2, deadLettered: 0 });
+        expect(await other.store.commitBatches([batch(6, [track('g', 'u1'), track('h', 'u2')])], BATCH_STEPS)).toMatchObject({ stored: 2 });
+      } finally {
+        await other.store.close();
+      }
+      const after = await query<{ id: number; events: number }>(schema, 'SELECT id::int AS id, events::int AS events FROM segments WHERE source = $1 AND id >= 4 ORDER BY id', [source]);
+      expect(after).toEqual([{ id: 4, events: 1 }, { id: 5, events: 1 }, { id: 6, events: 2 }]);
+      expect(await store.countEvents()).toBe(9);
     } finally {
       await store.close();
       await dropSchema(url!, schema);
@@ -137,7 +150,7 @@ describe.skipIf(url === null)('PostgreSQL store', () => {
         expect(results.filter((r) => r.stored === 0)).toHaveLength(1); // batch 1 committed once
         expect(await a.store.countEvents()).toBe(903);
         expect(await b.store.profile('c', 'anon-y', 0)).toMatchObject({ userId: 'user', ids: ['anon-x', 'anon-y', 'anon-z', 'user'] });
-        expect(await query(schema, 'SELECT version FROM schema_version ORDER BY version')).toEqual([{ version: 1 }, { version: 2 }]);
+        expect(await query(schema, 'SELECT version FROM schema_version ORDER BY version')).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
       } finally {
         await a.store.close();
         await b.store.close();

@@ -99,7 +99,7 @@ export async function runClusterChaos(opts: ClusterChaosOptions): Promise<ChaosR
       // INSERT begun, not committed (the kill JetStream and the store must absorb).
       let inTransaction = false;
       for (const until = Date.now() + 2000; p.role === 'processor' && !inTransaction && Date.now() < until; ) {
-        const open = await admin.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND xact_start IS NOT NULL AND query ~* 'solute_stage|INSERT INTO events'", [appName(p)]);
+        const open = await admin.query("SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND xact_start IS NOT NULL AND query ~* 'solute_stage|INSERT INTO events|COPY events'", [appName(p)]);
         if (open.rowCount! > 0) inTransaction = true;
         else await sleep(5);
       }

@@ -1,9 +1,11 @@
-// One enrichment rule, two paths (issue 10): the embedded store's bulk path keeps an event the bulk
-// rule covers as the edge wrote it, with its enrichment in columns merged back on read; every other
-// store and line takes the per-event enrich step. For any events, client IPs and SOLUTE_IP_MODE, a
-// segment written in the log format (contracts/log-line.ts, as the edge writes it) and loaded through
-// the bulk path reads back exactly (keys in order) as the same segment loaded line by line through the
-// per-event steps. Real DuckDB files, real segment files.
+// One enrichment rule, two paths (issues 10 and 12): the embedded store's bulk path (DuckDB reads the
+// segment file) and the PostgreSQL store's (the processor reads a bulk-rule line's head only) keep an
+// event the bulk rule covers as the edge wrote it, with its enrichment beside it, merged back on read;
+// every other line takes the per-event enrich step. For any events, client IPs and SOLUTE_IP_MODE, a
+// batch written in the log format (contracts/log-line.ts, as the edge writes it) and loaded through
+// the bulk path reads back exactly (keys in order) as the same batch loaded line by line through the
+// per-event steps. Real DuckDB files and segment files; a real PostgreSQL database (skipped without
+// one, outside CI).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,8 +16,13 @@ import { DuckDbStore } from '../../src/store/duckdb/duckdb.store.js';
 import { BatchLoader } from '../../src/process/batch-loader.js';
 import { createEventSteps } from '../../src/process/pipeline.js';
 import { createBulkEnrich, type IpMode } from '../../src/process/steps/enrich.js';
-import { bulkShape, bulkUserAgent, lineHead, lineTail, BULK_LINE_HEAD } from '../../src/contracts/log-line.js';
+import { bulkShape, bulkUserAgent, lineHead, lineTail, readBulkLine, BULK_LINE_HEAD } from '../../src/contracts/log-line.js';
 import { storedClientIp } from '../../src/lib/ip.js';
+import { PgStore } from '../../src/store/postgres/pg.store.js';
+import { Client as PgClient } from 'pg';
+import { dropSchema, requirePostgres, testSchema } from '../helpers/services.js';
+
+const pgUrl = await requirePostgres();
 
 const UAS = [
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
@@ -65,8 +72,17 @@ describe('enrichment: the bulk path and the per-event path store the same events
   let seq = 0;
   let segment = 0;
   let bulkLinesSeen = 0;
+  /** Bulk lines the processor reads without parsing (not those holding NUL or a lone surrogate). */
+  let unparsedLines = 0;
+
+  // Both PostgreSQL stores in one schema would share the events table: each has its own.
+  let pg: { bulk: PgStore; perEvent: PgStore; schemas: string[] } | null = null;
 
   beforeAll(async () => {
+    if (pgUrl !== null) {
+      const schemas = [testSchema('enrich_bulk'), testSchema('enrich_per_event')];
+      pg = { bulk: await PgStore.open(pgUrl, { schema: schemas[0] }), perEvent: await PgStore.open(pgUrl, { schema: schemas[1] }), schemas };
+    }
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'solute-enrich-paths-'));
     for (const mode of ['keep', 'truncate', 'drop'] as const) {
       const open = (name: string) => DuckDbStore.open(path.join(dir, mode, name, 'store.duckdb'), { memoryLimit: '256MB', threads: 1 });
@@ -74,6 +90,10 @@ describe('enrichment: the bulk path and the per-event path store the same events
     }
   });
   afterAll(async () => {
+    if (pg !== null) {
+      await Promise.all([pg.bulk.close(), pg.perEvent.close()]);
+      for (const schema of pg.schemas) await dropSchema(pgUrl!, schema);
+    }
     for (const s of Object.values(stores)) await Promise.all([s.bulk.close(), s.perEvent.close()]);
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -106,6 +126,7 @@ describe('enrichment: the bulk path and the per-event path store the same events
             text += lineHead(project, isBulk) + ++seq + lineTail(stored, Date.UTC(2026, 0, 1) + k, Date.UTC(2026, 0, 1), ipJson, isBulk ? bulkUserAgent(stored) : null, false, JSON.stringify(stored));
           });
           bulkLinesSeen += text.split('\n').filter((l) => l.startsWith(BULK_LINE_HEAD)).length;
+          unparsedLines += text.split('\n').filter((l) => readBulkLine(l) !== null).length;
           const file = path.join(dir, `${segment}.ndjson`);
           fs.writeFileSync(file, text);
 
@@ -115,14 +136,39 @@ describe('enrichment: the bulk path and the per-event path store the same events
           expect(viaBulk).not.toBeNull();
           await new BatchLoader({ store: perEvent, logger, steps }).load(segment, text);
 
-          const read = async (store: DuckDbStore) => (await store.queryEvents(project, { limit: 100 })).events.map((e) => JSON.stringify(e));
-          expect(await read(bulk)).toEqual(await read(perEvent));
-          expect((await read(bulk)).length).toBe(run.events.length);
+          const read = async (store: DuckDbStore | PgStore) => (await store.queryEvents(project, { limit: 100 })).events.map((e) => JSON.stringify(e));
+          const expected = await read(perEvent);
+          expect(await read(bulk)).toEqual(expected);
+          expect(expected.length).toBe(run.events.length);
+          if (pg !== null) {
+            // The cluster's processor: the same lines as one JetStream message, with and without the lookups.
+            await new BatchLoader({ store: pg.bulk, logger, steps, bulkEnrich: createBulkEnrich({ ipMode: run.mode }) }).load(segment, text, 'bulk');
+            await new BatchLoader({ store: pg.perEvent, logger, steps }).load(segment, text, 'per-event');
+            expect(await read(pg.perEvent)).toEqual(expected);
+            expect(await read(pg.bulk)).toEqual(expected);
+            const profile = (await pg.bulk.profile(project, 'u0', 20))?.recentEvents.map((e) => JSON.stringify(e));
+            expect(profile).toEqual((await pg.perEvent.profile(project, 'u0', 20))?.recentEvents.map((e) => JSON.stringify(e)));
+          }
         },
       ),
       { numRuns: 150 },
     );
     // The property is about the bulk path: it must have been taken, often.
     expect(bulkLinesSeen).toBeGreaterThan(150);
+    if (pg !== null) {
+      // PostgreSQL's bulk path keeps enrichment beside the event (a line with nothing to add keeps {}).
+      const beside = async (schema: string) => {
+        const c = new PgClient({ connectionString: pgUrl!, options: `-c search_path=${schema}` });
+        await c.connect();
+        try {
+          return Number((await c.query('SELECT count(enrich) AS n FROM events')).rows[0].n);
+        } finally {
+          await c.end();
+        }
+      };
+      expect(unparsedLines).toBeGreaterThan(150);
+      expect(await beside(pg.schemas[0])).toBe(unparsedLines);
+      expect(await beside(pg.schemas[1])).toBe(0);
+    }
   }, 120_000);
 });

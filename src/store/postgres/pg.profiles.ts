@@ -4,6 +4,7 @@
 import type pg from 'pg';
 import type { Group, Profile, ProfileSearch, ProfileSummary, WarningSummaries } from '../../contracts/profiles.js';
 import { dec, decJson, decNull, enc } from './pg.text.js';
+import { ENRICHED_COLUMNS, storedEvent, type EnrichedRow } from './pg.enriched.js';
 
 const PROFILE_EVENTS = `project = $1 AND (user_id = ANY($2::text[]) OR (user_id IS NULL AND anonymous_id = ANY($2::text[])))`;
 
@@ -34,7 +35,7 @@ export async function readProfile(db: pg.Pool, project: string, id: string, rece
   );
   const { n, first, last } = stats.rows[0];
   if (link.rows.length === 0 && n === 0) return null;
-  const events = await db.query<{ body: string }>(`SELECT body::text AS body FROM events WHERE ${PROFILE_EVENTS} ORDER BY ts DESC, id DESC LIMIT ${Math.floor(recent)}`, [p, ids]);
+  const events = await db.query<EnrichedRow>(`SELECT ${ENRICHED_COLUMNS} FROM events WHERE ${PROFILE_EVENTS} ORDER BY ts DESC, id DESC LIMIT ${Math.floor(recent)}`, [p, ids]);
   return {
     userId,
     traits,
@@ -42,7 +43,7 @@ export async function readProfile(db: pg.Pool, project: string, id: string, rece
     firstSeen: first,
     lastSeen: last,
     eventCount: n,
-    recentEvents: events.rows.map((r) => decJson<Record<string, unknown>>(r.body)),
+    recentEvents: events.rows.map(storedEvent),
     warnings,
   };
 }

@@ -99,7 +99,16 @@ UPDATE profiles p SET id_count = s.n, id_bytes = s.b
 ALTER TABLE groups ADD COLUMN warnings JSON NOT NULL DEFAULT '{}';
 ALTER TABLE identity_warnings ADD COLUMN subject TEXT NOT NULL DEFAULT 'profile';`;
 
-const MIGRATIONS = [V1, V2];
+/**
+ * v3 (issue 12, processors that do not parse): `enrich` holds what the enrich step appends to the
+ * context of an event the bulk rule covers (contracts/event-store.ts ContextAdditions, as a JSON
+ * object in that key order), the body being the event as the edge wrote it; null when the body is
+ * the stored event whole (the per-event path, and every row written before). Reads merge it back
+ * (pg.enriched.ts). A nullable column without a default: added without rewriting the table.
+ */
+const V3 = `ALTER TABLE events ADD COLUMN enrich JSON;`;
+
+const MIGRATIONS = [V1, V2, V3];
 
 /** Creates the schema if needed and applies the migrations it lacks, up to `target` (tests stop early), one process at a time. */
 export async function migrate(pool: pg.Pool, schema: string, target = MIGRATIONS.length): Promise<void> {

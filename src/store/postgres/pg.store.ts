@@ -25,7 +25,8 @@ import { migrate } from './pg.schema.js';
 import { applyStatefulSteps, underSavepoint } from './pg.state.js';
 import { isStatefulType, withWarnings } from '../stateful-lines.js';
 import { readGroup, readProfile, searchProfiles } from './pg.profiles.js';
-import { dec, decJson, decNull, enc, encJson, encNull } from './pg.text.js';
+import { ENRICHED_COLUMNS, storedEvent, type EnrichedRow } from './pg.enriched.js';
+import { dec, decNull, enc, encJson, encNull } from './pg.text.js';
 import { pgStats } from './pg.stats.js';
 import type { StatsStore } from '../../contracts/stats-store.js';
 
@@ -47,10 +48,10 @@ const MAX_ATTEMPTS = 5;
  * their segment and their order `o`) into events in order, skipping a message id already there, and
  * the rows inserted counted per segment (a message id twice in `rows` counts for its first row).
  */
-function insertCounted(rows: string, body: string): string {
+function insertCounted(rows: string, body: string, enrich: string): string {
   return `ins AS (
-    INSERT INTO events (project, message_id, seq, ts, type, event, user_id, anonymous_id, body)
-    SELECT project, message_id, seq, ts, type, event, user_id, anonymous_id, ${body} FROM ${rows} ORDER BY o
+    INSERT INTO events (project, message_id, seq, ts, type, event, user_id, anonymous_id, body, enrich)
+    SELECT project, message_id, seq, ts, type, event, user_id, anonymous_id, ${body}, ${enrich} FROM ${rows} ORDER BY o
     ON CONFLICT (project, message_id) DO NOTHING
     RETURNING project, message_id)
   SELECT f.segment::float8 AS segment, count(*)::float8 AS n
@@ -63,9 +64,9 @@ function insertCounted(rows: string, body: string): string {
  * PostgreSQL's own JSON parser): each event's body is written into it as the JSON it is.
  */
 const INSERT_EVENTS = `WITH r AS (
-    SELECT * FROM ROWS FROM (json_to_recordset($1::json) AS (p text, m text, s bigint, t bigint, y text, n text, u text, a text, e json, g bigint))
-      WITH ORDINALITY AS x(project, message_id, seq, ts, type, event, user_id, anonymous_id, body, segment, o)),
-  ${insertCounted('r', 'body')}`;
+    SELECT * FROM ROWS FROM (json_to_recordset($1::json) AS (p text, m text, s bigint, t bigint, y text, n text, u text, a text, e json, x json, g bigint))
+      WITH ORDINALITY AS x(project, message_id, seq, ts, type, event, user_id, anonymous_id, body, enrich, segment, o)),
+  ${insertCounted('r', 'body', 'enrich')}`;
 
 /** What `line.e` becomes once encodeLine has its JSON (never read: `encoded` is). */
 const RELEASED: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
@@ -78,11 +79,16 @@ export class PgStore implements EventStore, ProfileReader {
    * The body's JSON text, made while the parsed event is young; the parsed event of a line that the
    * stateful steps do not read (not identify, alias or group) is let go.
    */
+  readonly keepsEnrichmentBeside = true;
+
   encodeLine(pl: ProcessedLine): void {
+    if (pl.added !== undefined) return; // a bulk-rule line: its event's text is already here (process/pipeline.ts)
     pl.encoded = encJson(pl.line.e);
     if (!isStatefulType(pl.line.y)) pl.line.e = RELEASED;
   }
   private closing: Promise<void> | null = null;
+  /** Whether the next groups try COPY straight into events (bulkInsertEvents). */
+  private readonly direct: DirectCopy = { skip: 0 };
 
   private constructor(private readonly pool: pg.Pool) {}
 
@@ -138,7 +144,7 @@ export class PgStore implements EventStore, ProfileReader {
       const lines: ProcessedLine[] = [];
       for (const b of todo) for (const pl of b.lines) lines.push(pl.segment === b.segment ? pl : { ...pl, segment: b.segment });
       const { keep, dead, warnings } = await applyStatefulSteps(c, todo[0].segment, lines, steps);
-      const storedBy = await bulkInsertEvents(c, todo[0].segment, keep, dead);
+      const storedBy = await bulkInsertEvents(c, todo[0].segment, keep, dead, this.direct);
       const deadLetters = [...todo.flatMap((b) => b.deadLetters), ...dead];
       await insertDeadLetters(c, deadLetters);
       const deadBy = new Map<number, number>();
@@ -204,15 +210,15 @@ export class PgStore implements EventStore, ProfileReader {
       params.push(f.cursor.t, f.cursor.s);
       where.push(`(ts, id) < ($${params.length - 1}::bigint, $${params.length}::bigint)`);
     }
-    const rows = await this.pool.query<{ body: string; t: number; s: number }>(
-      `SELECT body::text AS body, ts::float8 AS t, id::float8 AS s FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, id DESC LIMIT ${Math.floor(f.limit) + 1}`,
+    const rows = await this.pool.query<EnrichedRow & { t: number; s: number }>(
+      `SELECT ${ENRICHED_COLUMNS}, ts::float8 AS t, id::float8 AS s FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, id DESC LIMIT ${Math.floor(f.limit) + 1}`,
       params,
     );
     const more = rows.rows.length > f.limit;
     const page = more ? rows.rows.slice(0, f.limit) : rows.rows;
     const last = page.at(-1);
     return {
-      events: page.map((r) => decJson<Record<string, unknown>>(r.body)),
+      events: page.map(storedEvent),
       next: more && last ? { t: last.t, s: last.s } : null,
     };
   }
@@ -293,14 +299,39 @@ export class PgStore implements EventStore, ProfileReader {
  * INSERT ... SELECT moves the rows into events with the dedupe of ON CONFLICT.
  */
 const STAGE = `CREATE TEMP TABLE IF NOT EXISTS solute_stage (
-  project TEXT, message_id TEXT, seq BIGINT, ts BIGINT, type TEXT, event TEXT, user_id TEXT, anonymous_id TEXT, body TEXT, segment BIGINT, o BIGINT
+  project TEXT, message_id TEXT, seq BIGINT, ts BIGINT, type TEXT, event TEXT, user_id TEXT, anonymous_id TEXT, body TEXT, enrich TEXT, segment BIGINT, o BIGINT
 ) ON COMMIT DELETE ROWS`;
 
-const INSERT_STAGED = `WITH ${insertCounted('solute_stage', 'body::json')}`;
+const INSERT_STAGED = `WITH ${insertCounted('solute_stage', 'body::json', 'enrich::json')}`;
+
+/**
+ * The direct path: COPY straight into events, every row inserted. It fails as a whole (under a
+ * savepoint, so nothing of it stays) when one message id is already stored or comes twice; the group
+ * then takes the staged path, and so do the next DIRECT_COOLDOWN groups of this store (duplicates come
+ * in runs: a client retrying, a replayed backlog), before the direct path is tried again.
+ */
+const COPY_EVENTS = 'COPY events (project, message_id, seq, ts, type, event, user_id, anonymous_id, body, enrich) FROM STDIN';
+const DIRECT_COOLDOWN = 16;
+
+/** The direct path's state, one per store: how many groups still skip it. */
+interface DirectCopy {
+  skip: number;
+}
 
 const COPY_SPECIAL = /[\\\t\n\r]/;
 const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** `enrich` of a line as JSON text (pg.schema.ts v3), or null. */
+function addedJson(pl: ProcessedLine): string | null {
+  return pl.added === undefined ? null : encJson(pl.added);
+}
+
+/** `enrich` of a line in COPY's text format. */
+function addedText(pl: ProcessedLine): string {
+  const json = addedJson(pl);
+  return json === null ? '\\N' : copyText(json);
+}
 
 /** A value in COPY's text format (NUL never occurs: enc maps it away). */
 function copyText(v: string): string {
@@ -311,12 +342,16 @@ function copyNull(v: string | null | undefined): string {
   return v === null || v === undefined ? '\\N' : copyText(enc(v));
 }
 
-/** The lines as COPY text, ~1000 rows a chunk. */
-function* copyChunks(lines: readonly ProcessedLine[], segment: number): Generator<string> {
+/**
+ * The lines as COPY text, ~1000 rows a chunk: the events' columns, then (`staged`) the staging
+ * table's segment and order.
+ */
+function* copyChunks(lines: readonly ProcessedLine[], segment: number, staged: boolean): Generator<string> {
   let out = '';
   for (let i = 0; i < lines.length; i++) {
     const { line: l, segment: g } = lines[i];
-    out += `${copyText(enc(l.p))}\t${copyText(enc(l.m))}\t${l.s}\t${l.t}\t${copyText(enc(l.y))}\t${copyNull(l.n)}\t${copyNull(l.u)}\t${copyNull(l.a)}\t${copyText(lines[i].encoded ?? encJson(l.e))}\t${g ?? segment}\t${i}\n`;
+    out += `${copyText(enc(l.p))}\t${copyText(enc(l.m))}\t${l.s}\t${l.t}\t${copyText(enc(l.y))}\t${copyNull(l.n)}\t${copyNull(l.u)}\t${copyNull(l.a)}\t${copyText(lines[i].encoded ?? encJson(l.e))}\t${addedText(lines[i])}`;
+    out += staged ? `\t${g ?? segment}\t${i}\n` : '\n';
     if (i % 1000 === 999) {
       yield out;
       out = '';
@@ -330,11 +365,22 @@ function* copyChunks(lines: readonly ProcessedLine[], segment: number): Generato
  * line order; returns the rows inserted per segment. When the database refuses some of the data, it
  * is done again by insertEvents, in chunks and then row by row, the refused rows going to `dead`.
  */
-async function bulkInsertEvents(c: pg.ClientBase, segment: number, lines: ProcessedLine[], dead: DeadLetterInput[]): Promise<Map<number, number>> {
+async function bulkInsertEvents(c: pg.ClientBase, segment: number, lines: ProcessedLine[], dead: DeadLetterInput[], direct: DirectCopy): Promise<Map<number, number>> {
   if (lines.length === 0) return new Map();
+  if (direct.skip > 0) direct.skip--;
+  else {
+    const copied = await underSavepoint(c, () => pipeline(Readable.from(copyChunks(lines, segment, false)), c.query(copyFrom(COPY_EVENTS))));
+    if (!(copied instanceof Error)) {
+      const by = new Map<number, number>();
+      for (const pl of lines) by.set(pl.segment ?? segment, (by.get(pl.segment ?? segment) ?? 0) + 1);
+      return by;
+    }
+    // A message id stored before (a client's retry) or twice in the group, or a value refused: the staged path sorts it out.
+    direct.skip = DIRECT_COOLDOWN;
+  }
   const rows = await underSavepoint(c, async () => {
     await c.query(STAGE);
-    await pipeline(Readable.from(copyChunks(lines, segment)), c.query(copyFrom('COPY solute_stage FROM STDIN')));
+    await pipeline(Readable.from(copyChunks(lines, segment, true)), c.query(copyFrom('COPY solute_stage FROM STDIN')));
     return (await c.query<{ segment: number; n: number }>(INSERT_STAGED)).rows;
   });
   if (rows instanceof Error) return insertEvents(c, segment, lines, dead);
@@ -348,7 +394,7 @@ function rowsJson(lines: readonly ProcessedLine[], segment: number): string {
   let out = '[';
   for (let i = 0; i < lines.length; i++) {
     const { line: l, segment: g } = lines[i];
-    out += `${i === 0 ? '' : ','}{"p":${str(enc(l.p))},"m":${str(enc(l.m))},"s":${l.s},"t":${l.t},"y":${str(enc(l.y))},"n":${strNull(l.n)},"u":${strNull(l.u)},"a":${strNull(l.a)},"e":${lines[i].encoded ?? encJson(l.e)},"g":${g ?? segment}}`;
+    out += `${i === 0 ? '' : ','}{"p":${str(enc(l.p))},"m":${str(enc(l.m))},"s":${l.s},"t":${l.t},"y":${str(enc(l.y))},"n":${strNull(l.n)},"u":${strNull(l.u)},"a":${strNull(l.a)},"e":${lines[i].encoded ?? encJson(l.e)},"x":${addedJson(lines[i]) ?? 'null'},"g":${g ?? segment}}`;
   }
   return out + ']';
 }
