@@ -225,7 +225,7 @@ export async function r1Bench() {
     nats = await startNatsR1(path.join(dir, 'nats'));
     const env = { SOLUTE_LOG: nats.url, SOLUTE_STORE: PG_URL, SOLUTE_PG_SCHEMA: schema, SOLUTE_NATS_STREAM: `r1_${RUN}`, SOLUTE_NATS_REPLICAS: '1' };
     const ck = keysFor(env, dir);
-    const a = spawnSolute({ ...env, SOLUTE_DATA_DIR: path.join(dir, 'a') }, await freePort(), process.env.R1_NODE_ARGS?.split(' ') ?? []);
+    const a = spawnSolute({ ...env, SOLUTE_DATA_DIR: path.join(dir, 'a') }, await freePort(), process.env.R1_NODE_ARGS?.split(' ').filter(Boolean) ?? []);
     const b = spawnSolute({ ...env, SOLUTE_DATA_DIR: path.join(dir, 'b') }, await freePort());
     procs.push(a.proc, b.proc);
     await Promise.all([ready(a), ready(b)]);
@@ -296,7 +296,7 @@ export async function drainBench(counts = (process.env.DRAIN_PROCESSORS ?? '1,2,
       const started = Date.now();
       let readyAt = 0;
       const ps = [];
-      for (let i = 0; i < n; i++) ps.push(spawnSolute({ ...env, SOLUTE_ROLE: 'processor', SOLUTE_DATA_DIR: path.join(dir, `p${n}_${i}`) }, await freePort(), process.env.DRAIN_NODE_ARGS?.split(' ') ?? []));
+      for (let i = 0; i < n; i++) ps.push(spawnSolute({ ...env, SOLUTE_ROLE: 'processor', SOLUTE_DATA_DIR: path.join(dir, `p${n}_${i}`) }, await freePort(), process.env.DRAIN_NODE_ARGS?.split(' ').filter(Boolean) ?? []));
       procs.push(...ps.map((p) => p.proc));
       await Promise.all(ps.map((p) => ready(p)));
       readyAt = Date.now();

@@ -46,18 +46,32 @@ export const BATCH_STEPS: BatchSteps = createBatchSteps(DEFAULT_BOUNDS);
  * is in the line in its stored form; the user agent parsed once per distinct one). null: the line
  * takes the per-event path.
  */
-function bulkLine(raw: string, index: number, lookups: Pick<BulkEnrich, 'userAgent'>): ProcessedLine | null {
+function bulkLine(raw: string, index: number, lookups: Pick<BulkEnrich, 'userAgent'>, last: LastAdditions): ProcessedLine | null {
   const b = readBulkLine(raw);
   if (b === null) return null;
-  const added: ContextAdditions = {};
-  if (b.line.i != null) added.ip = b.line.i;
-  if (b.line.g != null) {
-    const ua = lookups.userAgent(b.line.g);
-    if (ua.browser !== null) added.browser = ua.browser;
-    if (ua.os !== null) added.os = ua.os;
-    if (ua.device !== null) added.device = ua.device;
+  const ip = b.line.i ?? null;
+  const g = b.line.g ?? null;
+  // A request's lines share IP and, mostly, user agent: the same (frozen) additions, looked up once.
+  if (last.added === null || last.ip !== ip || last.ua !== g) {
+    const added: ContextAdditions = {};
+    if (ip !== null) added.ip = ip;
+    if (g !== null) {
+      const ua = lookups.userAgent(g);
+      if (ua.browser !== null) added.browser = ua.browser;
+      if (ua.os !== null) added.os = ua.os;
+      if (ua.device !== null) added.device = ua.device;
+    }
+    last.added = Object.freeze(added);
+    last.ip = ip;
+    last.ua = g;
   }
-  return { index, raw, line: b.line, encoded: b.event, added };
+  return { index, raw, line: b.line, encoded: b.event, added: last.added };
+}
+
+interface LastAdditions {
+  ip: string | null;
+  ua: string | null;
+  added: ContextAdditions | null;
 }
 
 /**
@@ -75,11 +89,12 @@ export function runEventSteps(
 ) {
   const lines: ProcessedLine[] = [];
   const dead: DeadLetterInput[] = [];
+  const last: LastAdditions = { ip: null, ua: null, added: null };
   for (let i = 0; i < raws.length; i++) {
     const raw = raws[i];
     const index = firstIndex + i;
     if (bulk !== undefined) {
-      const pl = bulkLine(raw, index, bulk);
+      const pl = bulkLine(raw, index, bulk, last);
       if (pl !== null) {
         lines.push(pl);
         continue;

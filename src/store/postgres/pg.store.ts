@@ -9,6 +9,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type {
   BatchSteps,
   CommitOptions,
+  ContextAdditions,
   DeadLetter,
   DeadLetterFilter,
   DeadLetterInput,
@@ -142,7 +143,13 @@ export class PgStore implements EventStore, ProfileReader {
       const claimed = new Set(claim.rows.map((r) => r.id));
       const todo = batches.filter((b) => claimed.has(b.segment));
       const lines: ProcessedLine[] = [];
-      for (const b of todo) for (const pl of b.lines) lines.push(pl.segment === b.segment ? pl : { ...pl, segment: b.segment });
+      for (const b of todo) {
+        // The batch's own lines (BatchLoader.prepare made them for this batch): marked in place, not copied.
+        for (const pl of b.lines) {
+          if (pl.segment !== b.segment) pl.segment = b.segment;
+          lines.push(pl);
+        }
+      }
       const { keep, dead, warnings } = await applyStatefulSteps(c, todo[0].segment, lines, steps);
       const storedBy = await bulkInsertEvents(c, todo[0].segment, keep, dead, this.direct);
       const deadLetters = [...todo.flatMap((b) => b.deadLetters), ...dead];
@@ -322,9 +329,17 @@ const COPY_SPECIAL = /[\\\t\n\r]/;
 const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
-/** `enrich` of a line as JSON text (pg.schema.ts v3), or null. */
+/**
+ * `enrich` of a line as JSON text (pg.schema.ts v3), or null. The lines of one request share their
+ * additions (process/pipeline.ts hands out one object while IP and user agent repeat): encoded once.
+ */
+const addedJsonOf = new WeakMap<ContextAdditions, string>();
 function addedJson(pl: ProcessedLine): string | null {
-  return pl.added === undefined ? null : encJson(pl.added);
+  const added = pl.added;
+  if (added === undefined) return null;
+  let json = addedJsonOf.get(added);
+  if (json === undefined) addedJsonOf.set(added, (json = encJson(added)));
+  return json;
 }
 
 /** `enrich` of a line in COPY's text format. */
@@ -347,17 +362,21 @@ function copyNull(v: string | null | undefined): string {
  * table's segment and order.
  */
 function* copyChunks(lines: readonly ProcessedLine[], segment: number, staged: boolean): Generator<string> {
-  let out = '';
+  // Pieces joined once per chunk: a flat string, cheaper to encode than one grown by +=.
+  let parts: string[] = [];
   for (let i = 0; i < lines.length; i++) {
     const { line: l, segment: g } = lines[i];
-    out += `${copyText(enc(l.p))}\t${copyText(enc(l.m))}\t${l.s}\t${l.t}\t${copyText(enc(l.y))}\t${copyNull(l.n)}\t${copyNull(l.u)}\t${copyNull(l.a)}\t${copyText(lines[i].encoded ?? encJson(l.e))}\t${addedText(lines[i])}`;
-    out += staged ? `\t${g ?? segment}\t${i}\n` : '\n';
+    parts.push(
+      `${copyText(enc(l.p))}\t${copyText(enc(l.m))}\t${l.s}\t${l.t}\t${copyText(enc(l.y))}\t${copyNull(l.n)}\t${copyNull(l.u)}\t${copyNull(l.a)}\t`,
+      copyText(lines[i].encoded ?? encJson(l.e)),
+      staged ? `\t${addedText(lines[i])}\t${g ?? segment}\t${i}\n` : `\t${addedText(lines[i])}\n`,
+    );
     if (i % 1000 === 999) {
-      yield out;
-      out = '';
+      yield parts.join('');
+      parts = [];
     }
   }
-  if (out !== '') yield out;
+  if (parts.length > 0) yield parts.join('');
 }
 
 /**
