@@ -1,7 +1,7 @@
 // The Solute console: sign-in, then the views, routed by the URL's hash (#/live, #/overview, ...) so
 // that every page is the one index.html and every URL is relative.
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, api, setSession, whenSignedOut, type Session } from './api.js';
 import { LiveView } from './live.js';
 import { OverviewView } from './overview.js';
@@ -95,8 +95,12 @@ function App() {
   const [notice, setNotice] = useState('');
   const route = useRoute();
 
+  // Set when this console signs itself out: the live stream's "signed out" news is then ours, not news.
+  const signingOut = useRef(false);
+
   useEffect(() => {
     whenSignedOut(() => {
+      if (signingOut.current) return;
       setSession(null);
       setSess(null);
       setNotice('Your session ended (signed out, expired, or its key was revoked). Sign in again.');
@@ -115,6 +119,7 @@ function App() {
       <SignIn
         notice={notice}
         onSignedIn={(s) => {
+          signingOut.current = false;
           setSession(s);
           setSess(s);
           setNotice('');
@@ -125,6 +130,7 @@ function App() {
   }
 
   async function signOut() {
+    signingOut.current = true; // until the next sign-in: a 401 of a request still in flight is ours too
     await api('api/console/session', { method: 'DELETE', quiet401: true }).catch(() => undefined);
     setSession(null);
     setSess(null);
