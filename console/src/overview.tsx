@@ -219,9 +219,9 @@ export function OverviewView() {
                   Not available on this server (it has no <code>/api/stats/top-pages</code> route).
                 </p>
               ) : pages && pages.pages.length > 0 ? (
-                <CountTable label="context.page.path" rows={pages.pages.map((p) => ({ name: p.path, count: p.count, users: p.users }))} />
+                <CountTable label="context.page.path" rows={pages.pages.map((p) => ({ name: p.path, count: p.count, users: p.users }))} testId="top-pages" />
               ) : (
-                <p class="help">No pages in this range.</p>
+                <p class="help" data-testid="top-pages-none">No pages in this range.</p>
               )}
             </div>
           </div>

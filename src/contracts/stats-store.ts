@@ -52,8 +52,20 @@ export interface EventTotal {
   users: number;
 }
 
+export interface PageTotal {
+  path: string;
+  /** Page views: `page` events with this context.page.path. */
+  count: number;
+  users: number;
+}
+
 export interface StatsStore {
   countEvents(project: string, q: CountQuery): Promise<CountResult>;
   /** Named events (event IS NOT NULL), most frequent first, ties by name. */
   topEvents(project: string, q: TopEventsQuery): Promise<EventTotal[]>;
+  /**
+   * Page views by `context.page.path`: `page` events whose context.page.path is a string (others are
+   * left out), most viewed first, ties by path (byte order).
+   */
+  topPages(project: string, q: TopEventsQuery): Promise<PageTotal[]>;
 }

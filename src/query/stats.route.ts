@@ -1,5 +1,5 @@
-// GET /api/stats/events (counts per hour or day, in a time zone) and GET /api/stats/top-events,
-// with a secret key. The query schemas below are what Fastify validates with (unknown parameters
+// GET /api/stats/events (counts per hour or day, in a time zone), GET /api/stats/top-events and
+// GET /api/stats/top-pages, with a secret key. The query schemas below are what Fastify validates with (unknown parameters
 // included: additionalProperties false) and what /openapi.json shows.
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
@@ -32,15 +32,18 @@ export const StatsEventsQuery = Type.Object(
 );
 type StatsEventsQuery = Static<typeof StatsEventsQuery>;
 
-export const TopEventsQuery = Type.Object(
-  {
-    from: DateTime('start of the range, inclusive'),
-    to: DateTime('end of the range, exclusive'),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: 'how many event names' })),
-  },
-  { additionalProperties: false },
-);
+const topQuery = (what: string) =>
+  Type.Object(
+    {
+      from: DateTime('start of the range, inclusive'),
+      to: DateTime('end of the range, exclusive'),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 10, description: `how many ${what}` })),
+    },
+    { additionalProperties: false },
+  );
+export const TopEventsQuery = topQuery('event names');
 type TopEventsQuery = Static<typeof TopEventsQuery>;
+export const TopPagesQuery = topQuery('paths');
 
 const Figures = { count: Type.Number({ description: 'events' }), users: Type.Number({ description: 'distinct userId, else anonymousId, as sent' }) };
 const StatsEventsAnswer = Type.Object({
@@ -57,6 +60,18 @@ const TopEventsAnswer = Type.Object({
   from: Type.String({ format: 'date-time' }),
   to: Type.String({ format: 'date-time' }),
   events: Type.Array(Type.Object({ event: Type.String(), ...Figures })),
+});
+
+const TopPagesAnswer = Type.Object({
+  from: Type.String({ format: 'date-time' }),
+  to: Type.String({ format: 'date-time' }),
+  pages: Type.Array(
+    Type.Object({
+      path: Type.String({ description: 'context.page.path of `page` events' }),
+      count: Type.Number({ description: 'page views: `page` events with this path' }),
+      users: Figures.users,
+    }),
+  ),
 });
 
 /** [from, to) in epoch ms, or a 400 naming what is wrong. */
@@ -116,6 +131,25 @@ export function statsRoutes(app: FastifyInstance, deps: { stats: StatsStore; key
       const { from, to } = range(req.query, null);
       const events = await deps.stats.topEvents(req.apiKey!.project, { from, to, limit: req.query.limit! });
       return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), events };
+    },
+  );
+
+  app.get<{ Querystring: TopEventsQuery }>(
+    '/api/stats/top-pages',
+    {
+      onRequest: auth,
+      preHandler: refuseNonFinite,
+      schema: {
+        summary: 'The most viewed pages (context.page.path of `page` events) in a time range',
+        security: SECURITY.secret,
+        querystring: TopPagesQuery,
+        response: { 200: TopPagesAnswer },
+      },
+    },
+    async (req) => {
+      const { from, to } = range(req.query, null);
+      const pages = await deps.stats.topPages(req.apiKey!.project, { from, to, limit: req.query.limit! });
+      return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), pages };
     },
   );
 }

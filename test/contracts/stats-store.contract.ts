@@ -13,6 +13,23 @@ const HOUR = 3_600_000;
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 2, 28); // a DST weekend in Europe
 
+/** context.page.path of the fixture's events: strings (one with NUL, one ranked by byte order), and values that are not paths. */
+const PATHS: unknown[] = ['/', '/pricing', '/docs\u0000x', '/Docs', 5, null, { nested: true }, '/pricing'];
+
+/** The contract's top pages, computed here: `page` events whose context.page.path is a string. */
+function expectedPages(lines: LogLine[], q: { from: number; to: number; limit: number }) {
+  const views = lines.filter((l) => l.p === 'sp' && l.y === 'page' && l.t >= q.from && l.t < q.to);
+  const by = new Map<string, LogLine[]>();
+  for (const l of views) {
+    const path = ((l.e.context as { page: { path: unknown } }).page).path;
+    if (typeof path === 'string') by.set(path, [...(by.get(path) ?? []), l]);
+  }
+  return [...by]
+    .map(([path, ls]) => ({ path, count: ls.length, users: new Set(ls.map((l) => l.u ?? l.a).filter((x) => x !== null)).size }))
+    .sort((a, b) => b.count - a.count || Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)))
+    .slice(0, q.limit);
+}
+
 function events(): LogLine[] {
   const out: LogLine[] = [];
   for (let i = 0; i < 240; i++) {
@@ -21,9 +38,9 @@ function events(): LogLine[] {
     const n = y === 'track' ? ['Signed Up', 'Clicked', 'Viewed\u0000', 'Bought'][i % 4] : null;
     const u = i % 3 === 0 ? null : `u${i % 11}`;
     const a = u === null && i % 2 === 0 ? null : `a${i % 5}`;
-    out.push({ p: 'sp', s: i + 1, t, y, n, u, a, m: `sm-${i}`, i: null, e: { type: y, messageId: `sm-${i}` } });
+    out.push({ p: 'sp', s: i + 1, t, y, n, u, a, m: `sm-${i}`, i: null, e: { type: y, messageId: `sm-${i}`, context: { page: { path: PATHS[i % PATHS.length] } } } });
   }
-  out.push({ p: 'other', s: 1000, t: T0, y: 'track', n: 'Clicked', u: 'x', a: null, m: 'o-1', i: null, e: {} });
+  out.push({ p: 'other', s: 1000, t: T0, y: 'page', n: null, u: 'x', a: null, m: 'o-1', i: null, e: { context: { page: { path: '/' } } } });
   return out;
 }
 
@@ -91,6 +108,20 @@ export function statsStoreContract(name: string, factory: StatsFactory): void {
         .sort((a, b) => b.count - a.count || (a.event < b.event ? -1 : a.event > b.event ? 1 : 0))
         .slice(0, 3);
       expect(await s.stats.topEvents('sp', q)).toEqual(want);
+    });
+
+    it('lists page views by context.page.path, most viewed first, ties by path; other values and types left out', async () => {
+      for (const q of [
+        { from: T0 - DAY, to: T0 + 3 * DAY, limit: 10 },
+        { from: T0 - DAY, to: T0 + 3 * DAY, limit: 2 },
+        { from: T0, to: T0 + DAY, limit: 10 },
+        { from: T0 + 10 * DAY, to: T0 + 11 * DAY, limit: 10 },
+      ]) {
+        const want = expectedPages(lines, q);
+        expect(await s.stats.topPages('sp', q)).toEqual(want);
+      }
+      const all = expectedPages(lines, { from: T0 - DAY, to: T0 + 3 * DAY, limit: 10 });
+      expect(all.map((p) => p.path).sort()).toEqual(['/', '/Docs', '/docs\u0000x', '/pricing']);
     });
   });
 }

@@ -1,4 +1,4 @@
-// GET /api/stats/events and /api/stats/top-events over real HTTP, on events sent through
+// GET /api/stats/events, /api/stats/top-events and /api/stats/top-pages over real HTTP, on events sent through
 // POST /api/events. Every figure is checked against one computed here from the stored events'
 // corrected timestamps, bucketed with Intl (its own local dates and offsets, not src/query/time-zone.ts),
 // across DST changes in New York and Berlin, per day and per hour.
@@ -11,6 +11,7 @@ type Ev = Record<string, any>;
 const NAMES = ['Signed Up', 'Button Clicked', 'Checkout', 'Video Played'];
 const USERS = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6'];
 const ANONS = ['a1', 'a2', 'a3'];
+const PATHS = ['/', '/pricing', '/docs', '/blog/ünïcode', '/Docs'];
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
@@ -47,6 +48,9 @@ function dataset(tag: string, seed: number): Ev[] {
           anonymousId: userId === undefined || r(2) === 0 ? ANONS[r(ANONS.length)] : undefined,
           event: type === 'track' ? NAMES[r(NAMES.length)] : undefined,
           properties: type === 'track' ? {} : undefined,
+          // Page paths for top pages; some track events carry one too (not a view), and the per-event
+          // path's context (with ip/userAgent) alternates with the bulk path's.
+          context: { library: { name: 'test' }, page: { path: PATHS[r(PATHS.length)] }, ...(r(4) === 0 ? { ip: '198.51.100.4' } : {}) },
         }),
       );
     }
@@ -267,6 +271,32 @@ describe('GET /api/stats/*', () => {
     expect(empty.body.events).toEqual([]);
   });
 
+  it('top pages: context.page.path of page events by views, ties by path, with distinct users; limit', async () => {
+    const from = Date.parse('2025-03-01T00:00:00Z');
+    const to = Date.parse('2025-10-26T00:00:00Z');
+    const views = new Map<string, { count: number; users: Set<string> }>();
+    for (const e of stored) {
+      if (e.t < from || e.t >= to || e.type !== 'page') continue;
+      const path = (e.context as { page: { path: string } }).page.path;
+      const v = views.get(path) ?? { count: 0, users: new Set() };
+      v.count++;
+      v.users.add(who(e));
+      views.set(path, v);
+    }
+    const want = [...views]
+      .map(([path, v]) => ({ path, count: v.count, users: v.users.size }))
+      .sort((a, b) => b.count - a.count || Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+    expect(want.length).toBe(PATHS.length);
+    const r = await stats('top-pages', { from: iso(from), to: iso(to) });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ from: iso(from), to: iso(to), pages: want });
+    expect((await stats('top-pages', { from: iso(from), to: iso(to), limit: 2 })).body.pages).toEqual(want.slice(0, 2));
+    expect((await stats('top-pages', { from: '2024-01-01T00:00:00Z', to: '2024-02-01T00:00:00Z' })).body.pages).toEqual([]);
+    expect((await stats('top-pages', { from: iso(from), to: iso(to) }, other.secretKey)).body.pages.reduce((n: number, p: { count: number }) => n + p.count, 0)).toBeLessThan(
+      want.reduce((n, p) => n + p.count, 0),
+    );
+  });
+
   it('another project sees only its own events', async () => {
     const q = { from: '2025-03-01T00:00:00Z', to: '2025-11-10T00:00:00Z' };
     const theirs = await stats('events', q, other.secretKey);
@@ -314,9 +344,11 @@ describe('GET /api/stats/*', () => {
       ['to=2025-03-05T00:00:00Z', 'from'],
       ['from=2025-03-05T00:00:00Z&to=2025-03-01T00:00:00Z', '`from` must be before `to`'],
     ])('/api/stats/top-events?%s', async (qs, text) => {
-      const r = await stats('top-events', qs);
-      expectError(r, 400, 'SOL_ERR_QUERY_INVALID_PARAM');
-      expect(r.body.message).toContain(text);
+      for (const route of ['top-events', 'top-pages']) {
+        const r = await stats(route, qs);
+        expectError(r, 400, 'SOL_ERR_QUERY_INVALID_PARAM');
+        expect(r.body.message).toContain(text);
+      }
     });
 
     it('the longest ranges allowed pass: 366 days by day, 31 days by hour', async () => {
@@ -328,7 +360,7 @@ describe('GET /api/stats/*', () => {
   });
 
   describe('keys', () => {
-    it.each(['events', 'top-events'])('/api/stats/%s: 401 without a key or with an unknown one, 403 with a write key', async (path) => {
+    it.each(['events', 'top-events', 'top-pages'])('/api/stats/%s: 401 without a key or with an unknown one, 403 with a write key', async (path) => {
       const q = '?from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z';
       expectError(await getJson(s.url, `/api/stats/${path}${q}`), 401, 'SOL_ERR_AUTH_MISSING_BEARER');
       expectError(await getJson(s.url, `/api/stats/${path}${q}`, { authorization: 'Bearer sk_nope' }), 401, 'SOL_ERR_AUTH_INVALID_KEY');

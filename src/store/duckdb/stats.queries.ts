@@ -3,7 +3,7 @@
 // Each is one scan: the bucket key is integer arithmetic on `ts` with the zone's offsets inlined as
 // a CASE over their spans, and GROUPING SETS gives the buckets and the total in the same pass.
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { BucketCount, CountQuery, CountResult, EventTotal, OffsetSpan, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
+import type { BucketCount, CountQuery, CountResult, EventTotal, OffsetSpan, PageTotal, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -65,6 +65,16 @@ export async function topEvents(conn: DuckDBConnection, user: string, project: s
   return (await conn.runAndReadAll(sql, { project, from: q.from, to: q.to })).getRowObjectsJS() as unknown as EventTotal[];
 }
 
+export async function topPages(conn: DuckDBConnection, user: string, project: string, q: TopEventsQuery): Promise<PageTotal[]> {
+  // The bulk path stores the body as sent (enrichment beside it never touches context.page).
+  const sql = `SELECT path, count(*)::DOUBLE AS count, count(DISTINCT u)::DOUBLE AS users
+    FROM (SELECT json_extract_string(body, '$.context.page.path') AS path, json_type(body, '$.context.page.path') AS kind, ${user} AS u FROM events
+      WHERE project = $project AND ts >= $from AND ts < $to AND type = 'page')
+    WHERE kind = 'VARCHAR'
+    GROUP BY path ORDER BY count DESC, path LIMIT ${int(q.limit)}`;
+  return (await conn.runAndReadAll(sql, { project, from: q.from, to: q.to })).getRowObjectsJS() as unknown as PageTotal[];
+}
+
 /** The StatsStore over a connection; uses the uhash/ahash columns when the events table has them. */
 export async function duckDbStats(conn: DuckDBConnection): Promise<StatsStore> {
   const r = await conn.runAndReadAll(
@@ -74,5 +84,6 @@ export async function duckDbStats(conn: DuckDBConnection): Promise<StatsStore> {
   return {
     countEvents: (project, q) => countEvents(conn, user, project, q),
     topEvents: (project, q) => topEvents(conn, user, project, q),
+    topPages: (project, q) => topPages(conn, user, project, q),
   };
 }

@@ -3,7 +3,7 @@
 // or (project, event, ts) index, the bucket key as integer arithmetic on ts with the zone's offset
 // spans inlined as a CASE, and GROUPING SETS for the buckets and the total in one pass.
 import type pg from 'pg';
-import type { BucketCount, CountQuery, CountResult, EventTotal, OffsetSpan, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
+import type { BucketCount, CountQuery, CountResult, EventTotal, OffsetSpan, PageTotal, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
 import { dec, enc } from './pg.text.js';
 
 const HOUR_MS = 3_600_000;
@@ -60,9 +60,21 @@ async function topEvents(db: pg.Pool, project: string, q: TopEventsQuery): Promi
   return rows.map((r) => ({ ...r, event: dec(r.event) }));
 }
 
+async function topPages(db: pg.Pool, project: string, q: TopEventsQuery): Promise<PageTotal[]> {
+  // `enrich` (pg.schema.ts v3) never touches context.page: the body alone answers.
+  const sql = `SELECT path, count(*)::float8 AS count, count(DISTINCT u)::float8 AS users
+    FROM (SELECT body->'context'->'page'->'path' AS p, body->'context'->'page'->>'path' AS path, ${USER} AS u FROM events
+      WHERE project = $1 AND ts >= $2 AND ts < $3 AND type = 'page') AS e
+    WHERE json_typeof(p) = 'string'
+    GROUP BY path ORDER BY count DESC, path COLLATE "C" LIMIT ${int(q.limit)}`;
+  const rows = (await db.query<PageTotal>(sql, [enc(project), q.from, q.to])).rows;
+  return rows.map((r) => ({ ...r, path: dec(r.path) }));
+}
+
 export function pgStats(db: pg.Pool): StatsStore {
   return {
     countEvents: (project, q) => countEvents(db, project, q),
     topEvents: (project, q) => topEvents(db, project, q),
+    topPages: (project, q) => topPages(db, project, q),
   };
 }
