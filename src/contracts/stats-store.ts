@@ -59,6 +59,24 @@ export interface PageTotal {
   users: number;
 }
 
+/** A funnel step: events of this name (`track` events' `event`), optionally with one property equal to a value. */
+export interface FunnelStep {
+  event: string;
+  /** `properties[property]` (a top-level key) equal to `equals`: the same JSON type and value. */
+  where?: { property: string; equals: string | number | boolean };
+}
+
+export interface FunnelQuery {
+  /** Step 1's range: inclusive, epoch ms, on the corrected timestamp. */
+  from: number;
+  /** Exclusive. */
+  to: number;
+  /** Every later step within this long of step 1 (it may fall after `to`). */
+  windowMs: number;
+  /** 2 to 5 steps, in order. */
+  steps: FunnelStep[];
+}
+
 export interface StatsStore {
   countEvents(project: string, q: CountQuery): Promise<CountResult>;
   /** Named events (event IS NOT NULL), most frequent first, ties by name. */
@@ -68,4 +86,10 @@ export interface StatsStore {
    * left out), most viewed first, ties by path (byte order).
    */
   topPages(project: string, q: TopEventsQuery): Promise<PageTotal[]>;
+  /**
+   * For each step, the users (userId, else anonymousId, as sent) who reached it: a step-1 event in
+   * [from, to), then each next step's event strictly later than the previous step's and at most
+   * windowMs after that step-1 event. A user counts once, by the attempt that got furthest.
+   */
+  funnel(project: string, q: FunnelQuery): Promise<number[]>;
 }

@@ -1,11 +1,11 @@
-// GET /api/stats/events (counts per hour or day, in a time zone), GET /api/stats/top-events and
-// GET /api/stats/top-pages, with a secret key. The query schemas below are what Fastify validates with (unknown parameters
+// GET /api/stats/events (counts per hour or day, in a time zone), GET /api/stats/top-events,
+// GET /api/stats/top-pages and GET /api/stats/funnel, with a secret key. The query schemas below are what Fastify validates with (unknown parameters
 // included: additionalProperties false) and what /openapi.json shows.
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { SoluteError } from '../errors.js';
 import type { KeyResolver } from '../contracts/key-store.js';
-import type { StatsStore } from '../contracts/stats-store.js';
+import type { FunnelStep, StatsStore } from '../contracts/stats-store.js';
 import { secretKeyHook } from '../ingest/hooks/auth.hook.js';
 import { ALL_EVENT_TYPES } from '../ingest/check/event.schema.js';
 import { parseBound } from './events.route.js';
@@ -74,6 +74,70 @@ const TopPagesAnswer = Type.Object({
   ),
 });
 
+/** Longest conversion window of a funnel, and its default (PostHog's). */
+export const FUNNEL_MAX_WINDOW_SECONDS = 90 * 86_400;
+const FUNNEL_DEFAULT_WINDOW_SECONDS = 14 * 86_400;
+
+export const FunnelQuerySchema = Type.Object(
+  {
+    steps: Type.String({
+      minLength: 2,
+      maxLength: 8192,
+      description:
+        'the steps, in order, as a JSON array of 2 to 5 objects: {"event": name} or {"event": name, "where": {"property": key of properties, "equals": string, number or boolean}}',
+    }),
+    from: DateTime('start of the range of the first step, inclusive'),
+    to: DateTime('end of the range of the first step, exclusive'),
+    windowSeconds: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: FUNNEL_MAX_WINDOW_SECONDS, default: FUNNEL_DEFAULT_WINDOW_SECONDS, description: 'each later step within this long of the first (seconds; default 14 days)' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+type FunnelQuerySchema = Static<typeof FunnelQuerySchema>;
+
+const FunnelAnswer = Type.Object({
+  from: Type.String({ format: 'date-time' }),
+  to: Type.String({ format: 'date-time' }),
+  windowSeconds: Type.Integer(),
+  steps: Type.Array(
+    Type.Object({
+      event: Type.String(),
+      where: Type.Union([Type.Object({ property: Type.String(), equals: Type.Union([Type.String(), Type.Number(), Type.Boolean()]) }), Type.Null()]),
+      users: Type.Number({ description: 'distinct userId, else anonymousId, who reached this step' }),
+      conversion: Type.Union([Type.Number(), Type.Null()], { description: 'users / the previous step\'s users (null for the first step, or when the previous step has none)' }),
+    }),
+  ),
+});
+
+/** The `steps` parameter, checked: 2 to 5 steps, each an event name and at most one property filter. */
+function parseSteps(text: string): FunnelStep[] {
+  const bad = (why: string) => new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [`\`steps\` ${why}`]);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw bad('must be a JSON array, e.g. [{"event":"Signed Up"},{"event":"Order Completed"}]');
+  }
+  if (!Array.isArray(v) || v.length < 2 || v.length > 5) throw bad('must be a JSON array of 2 to 5 steps');
+  return v.map((step: unknown, i): FunnelStep => {
+    const at = `step ${i + 1}`;
+    if (typeof step !== 'object' || step === null || Array.isArray(step)) throw bad(`${at} must be an object with "event"`);
+    const { event, where, ...rest } = step as Record<string, unknown>;
+    if (Object.keys(rest).length > 0) throw bad(`${at} has an unknown key "${Object.keys(rest)[0].slice(0, 64)}" (allowed: event, where)`);
+    if (typeof event !== 'string' || event.length === 0 || event.length > 1024) throw bad(`${at}: "event" must be a string of 1 to 1024 characters`);
+    if (where === undefined) return { event };
+    if (typeof where !== 'object' || where === null || Array.isArray(where)) throw bad(`${at}: "where" must be {"property": ..., "equals": ...}`);
+    const { property, equals, ...more } = where as Record<string, unknown>;
+    if (Object.keys(more).length > 0) throw bad(`${at}: "where" has an unknown key "${Object.keys(more)[0].slice(0, 64)}" (allowed: property, equals)`);
+    if (typeof property !== 'string' || property.length === 0 || property.length > 256) throw bad(`${at}: "where.property" must be a string of 1 to 256 characters`);
+    if (!(typeof equals === 'string' || typeof equals === 'boolean' || (typeof equals === 'number' && Number.isFinite(equals)))) {
+      throw bad(`${at}: "where.equals" must be a string, a number or a boolean`);
+    }
+    return { event, where: { property, equals } };
+  });
+}
+
 /** [from, to) in epoch ms, or a 400 naming what is wrong. */
 function range(q: { from: string; to: string }, maxDays: number | null, why = ''): { from: number; to: number } {
   const from = parseBound('from', q.from);
@@ -131,6 +195,37 @@ export function statsRoutes(app: FastifyInstance, deps: { stats: StatsStore; key
       const { from, to } = range(req.query, null);
       const events = await deps.stats.topEvents(req.apiKey!.project, { from, to, limit: req.query.limit! });
       return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), events };
+    },
+  );
+
+  app.get<{ Querystring: FunnelQuerySchema }>(
+    '/api/stats/funnel',
+    {
+      onRequest: auth,
+      preHandler: refuseNonFinite,
+      schema: {
+        summary: 'How many users went through 2 to 5 steps in order, each within a window of the first',
+        security: SECURITY.secret,
+        querystring: FunnelQuerySchema,
+        response: { 200: FunnelAnswer },
+      },
+    },
+    async (req) => {
+      const steps = parseSteps(req.query.steps);
+      const { from, to } = range(req.query, MAX_RANGE_DAYS.day, '');
+      const windowSeconds = req.query.windowSeconds!; // the schema's default fills it in
+      const users = await deps.stats.funnel(req.apiKey!.project, { from, to, windowMs: windowSeconds * 1000, steps });
+      return {
+        from: new Date(from).toISOString(),
+        to: new Date(to).toISOString(),
+        windowSeconds,
+        steps: steps.map((step, i) => ({
+          event: step.event,
+          where: step.where ?? null,
+          users: users[i],
+          conversion: i === 0 || users[i - 1] === 0 ? null : users[i] / users[i - 1],
+        })),
+      };
     },
   );
 

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogLine } from '../../src/contracts/log-line.js';
 import type { EventStore } from '../../src/contracts/event-store.js';
-import type { BucketCount, CountQuery, OffsetSpan, StatsStore } from '../../src/contracts/stats-store.js';
+import type { BucketCount, CountQuery, FunnelQuery, OffsetSpan, StatsStore } from '../../src/contracts/stats-store.js';
 import { BATCH_STEPS } from '../../src/process/pipeline.js';
 
 export type StatsFactory = () => Promise<{ store: EventStore; stats: StatsStore; close(): Promise<void> }>;
@@ -63,13 +63,75 @@ function expected(lines: LogLine[], q: CountQuery) {
   return { buckets: buckets.sort((a, b) => a.key - b.key), total: { count: sel.length, users: users(sel) } };
 }
 
+/** Funnel fixture: 40 users, events A/B/C (and others) at uneven times, a `plan` property of varied JSON types. */
+function funnelEvents(): LogLine[] {
+  let x = 7;
+  const r = (n: number) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+  const plans: unknown[] = ['pro', 'free', 1, true, 'pro', null];
+  const out: LogLine[] = [];
+  for (let i = 0; i < 900; i++) {
+    const n = ['A', 'B', 'C', 'A', 'B', 'Other'][r(6)];
+    const u = r(10) === 0 ? null : `fu${r(40)}`;
+    const a = u === null ? `fa${r(5)}` : null;
+    const t = T0 + r(6 * DAY);
+    const props: Record<string, unknown> = r(3) === 0 ? {} : { plan: plans[r(plans.length)] };
+    out.push({ p: 'fp', s: 10_000 + i, t, y: 'track', n, u, a, m: `fm-${i}`, i: null, e: { type: 'track', event: n, messageId: `fm-${i}`, properties: props } });
+  }
+  // Two events of one user at the same instant: B is not "after" A.
+  out.push({ p: 'fp', s: 20_000, t: T0 + DAY, y: 'track', n: 'A', u: 'same', a: null, m: 'fs-1', i: null, e: { properties: {} } });
+  out.push({ p: 'fp', s: 20_001, t: T0 + DAY, y: 'track', n: 'B', u: 'same', a: null, m: 'fs-2', i: null, e: { properties: {} } });
+  return out;
+}
+
+/** The contract's funnel, by brute force: each user's best attempt over every start. */
+function expectedFunnel(lines: LogLine[], q: FunnelQuery): number[] {
+  const matches = (l: LogLine, k: number) => {
+    const step = q.steps[k];
+    if (l.n !== step.event) return false;
+    if (step.where === undefined) return true;
+    const v = (l.e.properties as Record<string, unknown> | undefined)?.[step.where.property];
+    return typeof v === typeof step.where.equals && v === step.where.equals;
+  };
+  const byUser = new Map<string, LogLine[]>();
+  for (const l of lines) {
+    const u = l.u ?? l.a;
+    if (l.p !== 'fp' || u === null) continue;
+    byUser.set(u, [...(byUser.get(u) ?? []), l]);
+  }
+  const reached = q.steps.map(() => 0);
+  for (const ls of byUser.values()) {
+    let best = 0;
+    for (const start of ls) {
+      if (!matches(start, 0) || start.t < q.from || start.t >= q.to) continue;
+      let level = 1;
+      let prev = start.t;
+      for (let k = 1; k < q.steps.length; k++) {
+        const next = ls.filter((l) => matches(l, k) && l.t > prev && l.t <= start.t + q.windowMs).map((l) => l.t);
+        if (next.length === 0) break;
+        prev = Math.min(...next);
+        level = k + 1;
+      }
+      best = Math.max(best, level);
+    }
+    for (let k = 0; k < best; k++) reached[k]++;
+  }
+  return reached;
+}
+
 export function statsStoreContract(name: string, factory: StatsFactory): void {
   describe(`StatsStore contract: ${name}`, () => {
     let s: Awaited<ReturnType<StatsFactory>>;
     const lines = events();
+    const funnelLines = funnelEvents();
     beforeAll(async () => {
       s = await factory();
       await s.store.commitBatch({ segment: 1, lines: lines.map((line, index) => ({ index, raw: JSON.stringify(line), line })), deadLetters: [] }, BATCH_STEPS);
+      await s.store.commitBatch({ segment: 2, lines: funnelLines.map((line, index) => ({ index, raw: JSON.stringify(line), line })), deadLetters: [] }, BATCH_STEPS);
     });
     afterAll(async () => {
       await s?.close();
@@ -109,6 +171,26 @@ export function statsStoreContract(name: string, factory: StatsFactory): void {
         .slice(0, 3);
       expect(await s.stats.topEvents('sp', q)).toEqual(want);
     });
+
+    const funnels: Array<[string, FunnelQuery]> = [
+      ['two steps, a day', { from: T0, to: T0 + 3 * DAY, windowMs: DAY, steps: [{ event: 'A' }, { event: 'B' }] }],
+      ['three steps, two days', { from: T0, to: T0 + 4 * DAY, windowMs: 2 * DAY, steps: [{ event: 'A' }, { event: 'B' }, { event: 'C' }] }],
+      ['the same event twice', { from: T0, to: T0 + 6 * DAY, windowMs: 3 * DAY, steps: [{ event: 'A' }, { event: 'A' }, { event: 'B' }] }],
+      ['five steps, a shorter window', { from: T0, to: T0 + 6 * DAY, windowMs: 20 * HOUR, steps: [{ event: 'A' }, { event: 'B' }, { event: 'A' }, { event: 'C' }, { event: 'B' }] }],
+      [
+        'property filters of each JSON type',
+        { from: T0, to: T0 + 6 * DAY, windowMs: 2 * DAY, steps: [{ event: 'A', where: { property: 'plan', equals: 'pro' } }, { event: 'B', where: { property: 'plan', equals: 1 } }, { event: 'C', where: { property: 'plan', equals: true } }] },
+      ],
+      ['nobody starts', { from: T0 + 20 * DAY, to: T0 + 21 * DAY, windowMs: DAY, steps: [{ event: 'A' }, { event: 'B' }] }],
+      ['an event nobody sent', { from: T0, to: T0 + 6 * DAY, windowMs: DAY, steps: [{ event: 'A' }, { event: 'Nope' }] }],
+    ];
+    for (const [label, q] of funnels) {
+      it(`funnel: users reaching each step, ${label}`, async () => {
+        const want = expectedFunnel(funnelLines, q);
+        expect(await s.stats.funnel('fp', q)).toEqual(want);
+        if (label.startsWith('two') || label.startsWith('three')) expect(want.at(-1)).toBeGreaterThan(0);
+      });
+    }
 
     it('lists page views by context.page.path, most viewed first, ties by path; other values and types left out', async () => {
       for (const q of [

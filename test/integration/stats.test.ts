@@ -47,7 +47,7 @@ function dataset(tag: string, seed: number): Ev[] {
           userId,
           anonymousId: userId === undefined || r(2) === 0 ? ANONS[r(ANONS.length)] : undefined,
           event: type === 'track' ? NAMES[r(NAMES.length)] : undefined,
-          properties: type === 'track' ? {} : undefined,
+          properties: type === 'track' ? { plan: ['free', 'pro'][r(2)] } : undefined,
           // Page paths for top pages; some track events carry one too (not a view), and the per-event
           // path's context (with ip/userAgent) alternates with the bulk path's.
           context: { library: { name: 'test' }, page: { path: PATHS[r(PATHS.length)] }, ...(r(4) === 0 ? { ip: '198.51.100.4' } : {}) },
@@ -297,6 +297,89 @@ describe('GET /api/stats/*', () => {
     );
   });
 
+  it('funnel: users through the steps in order within the window, with conversions; a property filter', async () => {
+    const from = Date.parse('2025-03-01T00:00:00Z');
+    const to = Date.parse('2025-11-05T00:00:00Z');
+    type Step = { event: string; where?: { property: string; equals: string } };
+    /** Each user's best attempt over every start (the route's definition, by brute force). */
+    const want = (steps: Step[], windowMs: number) => {
+      const hit = (e: Ev & { t: number }, k: number) => e.event === steps[k].event && (steps[k].where === undefined || (e.properties as Record<string, unknown>)?.[steps[k].where!.property] === steps[k].where!.equals);
+      const byUser = new Map<string, Array<Ev & { t: number }>>();
+      for (const e of stored) byUser.set(who(e), [...(byUser.get(who(e)) ?? []), e]);
+      const reached = steps.map(() => 0);
+      for (const es of byUser.values()) {
+        let best = 0;
+        for (const start of es) {
+          if (!hit(start, 0) || start.t < from || start.t >= to) continue;
+          let level = 1;
+          let prev = start.t;
+          for (let k = 1; k < steps.length; k++) {
+            const next = es.filter((e) => hit(e, k) && e.t > prev && e.t <= start.t + windowMs).map((e) => e.t);
+            if (next.length === 0) break;
+            prev = Math.min(...next);
+            level = k + 1;
+          }
+          best = Math.max(best, level);
+        }
+        for (let k = 0; k < best; k++) reached[k]++;
+      }
+      return reached;
+    };
+    const cases: Array<[Step[], number]> = [
+      [[{ event: 'Signed Up' }, { event: 'Checkout' }], 6 * HOUR],
+      [[{ event: 'Signed Up' }, { event: 'Button Clicked' }, { event: 'Checkout' }], DAY],
+      [[{ event: 'Button Clicked', where: { property: 'plan', equals: 'pro' } }, { event: 'Checkout', where: { property: 'plan', equals: 'free' } }], 2 * DAY],
+    ];
+    for (const [steps, windowMs] of cases) {
+      const r = await stats('funnel', { steps: JSON.stringify(steps), from: iso(from), to: iso(to), windowSeconds: windowMs / 1000 });
+      expect(r.status).toBe(200);
+      const users = want(steps, windowMs);
+      expect(users[1]).toBeGreaterThan(0);
+      expect(r.body).toEqual({
+        from: iso(from),
+        to: iso(to),
+        windowSeconds: windowMs / 1000,
+        steps: steps.map((st, i) => ({ event: st.event, where: st.where ?? null, users: users[i], conversion: i === 0 ? null : users[i] / users[i - 1] })),
+      });
+    }
+    // The default window is 14 days; another project's events never count.
+    const two = JSON.stringify([{ event: 'Signed Up' }, { event: 'Checkout' }]);
+    const d = await stats('funnel', { steps: two, from: iso(from), to: iso(to) });
+    expect(d.body.windowSeconds).toBe(14 * 86_400);
+    expect(d.body.steps.map((x: { users: number }) => x.users)).toEqual(want([{ event: 'Signed Up' }, { event: 'Checkout' }], 14 * DAY));
+    const theirs = await stats('funnel', { steps: two, from: iso(from), to: iso(to) }, other.secretKey);
+    expect(theirs.body.steps[0].users).toBeLessThan(d.body.steps[0].users);
+  });
+
+  it.each([
+    ['not json', '`steps` must be a JSON array'],
+    ['[{"event":"A"}]', '2 to 5 steps'],
+    ['[{"event":"A"},{"event":"B"},{"event":"C"},{"event":"D"},{"event":"E"},{"event":"F"}]', '2 to 5 steps'],
+    ['[{"event":"A"},"B"]', 'step 2 must be an object'],
+    ['[{"event":"A"},{"event":""}]', 'step 2: "event"'],
+    ['[{"event":"A"},{"event":"B","id":1}]', 'unknown key "id"'],
+    ['[{"event":"A","where":{"property":"plan"}},{"event":"B"}]', '"where.equals"'],
+    ['[{"event":"A","where":{"property":"","equals":1}},{"event":"B"}]', '"where.property"'],
+    ['[{"event":"A","where":{"property":"p","equals":{"x":1}}},{"event":"B"}]', '"where.equals"'],
+    ['[{"event":"A","where":{"property":"p","equals":1,"op":"gt"}},{"event":"B"}]', 'unknown key "op"'],
+  ])('funnel: steps=%s is a 400 naming the problem', async (steps, text) => {
+    const r = await stats('funnel', { steps, from: '2025-03-01T00:00:00Z', to: '2025-03-05T00:00:00Z' });
+    expectError(r, 400, 'SOL_ERR_QUERY_INVALID_PARAM');
+    expect(r.body.message).toContain(text);
+  });
+
+  it.each([
+    ['windowSeconds=0', 'windowSeconds'],
+    [`windowSeconds=${90 * 86_400 + 1}`, 'windowSeconds'],
+    ['windowSeconds=1.5', 'windowSeconds'],
+    ['limit=3', 'limit'],
+  ])('funnel: %s is a 400', async (extra, text) => {
+    const steps = encodeURIComponent('[{"event":"A"},{"event":"B"}]');
+    const r = await stats('funnel', `steps=${steps}&from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z&${extra}`);
+    expectError(r, 400, 'SOL_ERR_QUERY_INVALID_PARAM');
+    expect(r.body.message).toContain(text);
+  });
+
   it('another project sees only its own events', async () => {
     const q = { from: '2025-03-01T00:00:00Z', to: '2025-11-10T00:00:00Z' };
     const theirs = await stats('events', q, other.secretKey);
@@ -360,7 +443,7 @@ describe('GET /api/stats/*', () => {
   });
 
   describe('keys', () => {
-    it.each(['events', 'top-events', 'top-pages'])('/api/stats/%s: 401 without a key or with an unknown one, 403 with a write key', async (path) => {
+    it.each(['events', 'top-events', 'top-pages', 'funnel'])('/api/stats/%s: 401 without a key or with an unknown one, 403 with a write key', async (path) => {
       const q = '?from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z';
       expectError(await getJson(s.url, `/api/stats/${path}${q}`), 401, 'SOL_ERR_AUTH_MISSING_BEARER');
       expectError(await getJson(s.url, `/api/stats/${path}${q}`, { authorization: 'Bearer sk_nope' }), 401, 'SOL_ERR_AUTH_INVALID_KEY');

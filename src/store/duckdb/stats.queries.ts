@@ -3,7 +3,8 @@
 // Each is one scan: the bucket key is integer arithmetic on `ts` with the zone's offsets inlined as
 // a CASE over their spans, and GROUPING SETS gives the buckets and the total in the same pass.
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { BucketCount, CountQuery, CountResult, EventTotal, OffsetSpan, PageTotal, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
+import type { BucketCount, CountQuery, CountResult, EventTotal, FunnelQuery, OffsetSpan, PageTotal, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
+import { funnelRange, funnelSql } from '../funnel.sql.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -75,6 +76,35 @@ export async function topPages(conn: DuckDBConnection, user: string, project: st
   return (await conn.runAndReadAll(sql, { project, from: q.from, to: q.to })).getRowObjectsJS() as unknown as PageTotal[];
 }
 
+/** JSON pointer to `properties[key]` (RFC 6901: ~ and / escaped), what DuckDB's JSON functions take as a path. */
+function propertyPointer(key: string): string {
+  return `/properties/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+}
+
+/** SQL true when the body's property (path parameter `$path`) has the same JSON type and value as `value` (parameter `$value`). */
+function propertyEquals(path: string, value: string, equals: string | number | boolean): string {
+  if (typeof equals === 'string') return `(json_type(body, ${path}) = 'VARCHAR' AND json_extract_string(body, ${path}) = ${value})`;
+  if (typeof equals === 'boolean') return `(json_type(body, ${path}) = 'BOOLEAN' AND json_extract_string(body, ${path}) = ${value})`;
+  return `(json_type(body, ${path}) IN ('BIGINT', 'UBIGINT', 'DOUBLE') AND TRY_CAST(json_extract(body, ${path}) AS DOUBLE) = ${value})`;
+}
+
+export async function funnel(conn: DuckDBConnection, user: string, project: string, q: FunnelQuery): Promise<number[]> {
+  const params: Record<string, string | number> = { project };
+  const matches = q.steps.map((step, i) => {
+    params[`e${i}`] = step.event;
+    if (step.where === undefined) return `(event = $e${i}) AS m${i + 1}`;
+    params[`p${i}`] = propertyPointer(step.where.property);
+    params[`v${i}`] = typeof step.where.equals === 'boolean' ? String(step.where.equals) : step.where.equals;
+    return `(event = $e${i} AND coalesce(${propertyEquals(`$p${i}`, `$v${i}`, step.where.equals)}, false)) AS m${i + 1}`;
+  });
+  const range = funnelRange(q);
+  const names = q.steps.map((_, i) => `$e${i}`).join(', ');
+  const source = `SELECT ${user} AS u, ts, ${matches.join(', ')} FROM events
+    WHERE project = $project AND ts >= ${range.from} AND ts < ${range.to} AND event IN (${names}) AND ${user} IS NOT NULL`;
+  const row = (await conn.runAndReadAll(funnelSql(q.steps.length, source, q), params)).getRowObjectsJS()[0] as Record<string, number>;
+  return q.steps.map((_, i) => Number(row[`s${i + 1}`] ?? 0));
+}
+
 /** The StatsStore over a connection; uses the uhash/ahash columns when the events table has them. */
 export async function duckDbStats(conn: DuckDBConnection): Promise<StatsStore> {
   const r = await conn.runAndReadAll(
@@ -85,5 +115,6 @@ export async function duckDbStats(conn: DuckDBConnection): Promise<StatsStore> {
     countEvents: (project, q) => countEvents(conn, user, project, q),
     topEvents: (project, q) => topEvents(conn, user, project, q),
     topPages: (project, q) => topPages(conn, user, project, q),
+    funnel: (project, q) => funnel(conn, user, project, q),
   };
 }

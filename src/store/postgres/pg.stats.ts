@@ -3,7 +3,8 @@
 // or (project, event, ts) index, the bucket key as integer arithmetic on ts with the zone's offset
 // spans inlined as a CASE, and GROUPING SETS for the buckets and the total in one pass.
 import type pg from 'pg';
-import type { BucketCount, CountQuery, CountResult, EventTotal, OffsetSpan, PageTotal, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
+import type { BucketCount, CountQuery, CountResult, EventTotal, FunnelQuery, OffsetSpan, PageTotal, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
+import { funnelRange, funnelSql } from '../funnel.sql.js';
 import { dec, enc } from './pg.text.js';
 
 const HOUR_MS = 3_600_000;
@@ -71,10 +72,38 @@ async function topPages(db: pg.Pool, project: string, q: TopEventsQuery): Promis
   return rows.map((r) => ({ ...r, path: dec(r.path) }));
 }
 
+/** SQL true when `properties[key]` (parameter `key`) has the same JSON type and value as `value` (parameter). */
+function propertyEquals(key: string, value: string, equals: string | number | boolean): string {
+  const v = `body->'properties'->${key}`;
+  if (typeof equals === 'string') return `(json_typeof(${v}) = 'string' AND body->'properties'->>${key} = ${value})`;
+  if (typeof equals === 'boolean') return `(json_typeof(${v}) = 'boolean' AND body->'properties'->>${key} = ${value})`;
+  return `(json_typeof(${v}) = 'number' AND (body->'properties'->>${key})::numeric = ${value}::numeric)`;
+}
+
+async function funnel(db: pg.Pool, project: string, q: FunnelQuery): Promise<number[]> {
+  const params: unknown[] = [enc(project)];
+  const param = (v: unknown) => (params.push(v), `$${params.length}`);
+  const names: string[] = [];
+  const matches = q.steps.map((step, i) => {
+    const name = param(enc(step.event));
+    names.push(name);
+    if (step.where === undefined) return `(event = ${name}) AS m${i + 1}`;
+    const { property, equals } = step.where;
+    const value = param(typeof equals === 'string' ? enc(equals) : String(equals));
+    return `(event = ${name} AND coalesce(${propertyEquals(`${param(enc(property))}::text`, `${value}::text`, equals)}, false)) AS m${i + 1}`;
+  });
+  const range = funnelRange(q);
+  const source = `SELECT ${USER} AS u, ts, ${matches.join(', ')} FROM events
+    WHERE project = $1 AND ts >= ${range.from} AND ts < ${range.to} AND event IN (${names.join(', ')}) AND ${USER} IS NOT NULL`;
+  const row = (await db.query<Record<string, number>>(funnelSql(q.steps.length, source, q), params)).rows[0];
+  return q.steps.map((_, i) => Number(row[`s${i + 1}`] ?? 0));
+}
+
 export function pgStats(db: pg.Pool): StatsStore {
   return {
     countEvents: (project, q) => countEvents(db, project, q),
     topEvents: (project, q) => topEvents(db, project, q),
     topPages: (project, q) => topPages(db, project, q),
+    funnel: (project, q) => funnel(db, project, q),
   };
 }
