@@ -77,6 +77,33 @@ export interface FunnelQuery {
   steps: FunnelStep[];
 }
 
+/** `day`: the local day key (as BucketCount.key); `week`: floor((day key + 3) / 7), weeks starting on Monday. */
+export type RetentionPeriod = 'day' | 'week';
+
+export interface RetentionQuery {
+  /** Cohort events (startEvent) in [from, to): inclusive, epoch ms. */
+  from: number;
+  to: number;
+  /** Returning events (returnEvent) before this (exclusive); from `from` on. */
+  end: number;
+  period: RetentionPeriod;
+  /** Periods after the cohort's that are counted: 1..periods. */
+  periods: number;
+  /** The zone's offsets over [from, end), as for CountQuery. */
+  spans: OffsetSpan[];
+  startEvent: string;
+  returnEvent: string;
+}
+
+export interface RetentionCohort {
+  /** The cohort's period key. */
+  key: number;
+  /** Users (userId, else anonymousId, as sent) with a startEvent in that period and range. */
+  users: number;
+  /** returned[k - 1]: those of them with a returnEvent in period key + k. */
+  returned: number[];
+}
+
 export interface StatsStore {
   countEvents(project: string, q: CountQuery): Promise<CountResult>;
   /** Named events (event IS NOT NULL), most frequent first, ties by name. */
@@ -92,4 +119,6 @@ export interface StatsStore {
    * windowMs after that step-1 event. A user counts once, by the attempt that got furthest.
    */
   funnel(project: string, q: FunnelQuery): Promise<number[]>;
+  /** The cohorts with at least one user, in no particular order. A user is in every period's cohort they did startEvent in. */
+  retention(project: string, q: RetentionQuery): Promise<RetentionCohort[]>;
 }

@@ -1,5 +1,5 @@
 // GET /api/stats/events (counts per hour or day, in a time zone), GET /api/stats/top-events,
-// GET /api/stats/top-pages and GET /api/stats/funnel, with a secret key. The query schemas below are what Fastify validates with (unknown parameters
+// GET /api/stats/top-pages, GET /api/stats/funnel and GET /api/stats/retention, with a secret key. The query schemas below are what Fastify validates with (unknown parameters
 // included: additionalProperties false) and what /openapi.json shows.
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
@@ -11,7 +11,7 @@ import { ALL_EVENT_TYPES } from '../ingest/check/event.schema.js';
 import { parseBound } from './events.route.js';
 import { SECURITY } from '../ingest/openapi.js';
 import { refuseNonFinite } from './params.js';
-import { DAY_MS, bucketsOf, canonicalTimeZone, formatInZone, offsetSpans } from './time-zone.js';
+import { DAY_MS, bucketsOf, canonicalTimeZone, dayStart, formatInZone, offsetSpans } from './time-zone.js';
 
 /** Longest range per interval: a year of days (a leap year's 366), a month of hours. */
 export const MAX_RANGE_DAYS = { day: 366, hour: 31 } as const;
@@ -138,6 +138,38 @@ function parseSteps(text: string): FunnelStep[] {
   });
 }
 
+export const RetentionQuerySchema = Type.Object(
+  {
+    startEvent: Type.String({ minLength: 1, maxLength: 1024, description: 'the event that puts a user in the cohort of its period' }),
+    returnEvent: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'the event that counts as coming back (default: startEvent)' })),
+    from: DateTime('start of the cohorts\' range, inclusive'),
+    to: DateTime('end of the cohorts\' range, exclusive'),
+    period: Type.Optional(Type.Unsafe<'day' | 'week'>({ type: 'string', enum: ['day', 'week'], default: 'day', description: 'cohort and return period, in local time of `tz` (weeks start on Monday)' })),
+    periods: Type.Optional(Type.Integer({ minimum: 1, maximum: 52, default: 7, description: 'how many periods after the cohort\'s are counted' })),
+    tz: Type.Optional(Type.String({ minLength: 1, maxLength: 64, default: 'UTC', description: 'IANA time zone of the periods, e.g. Europe/Berlin' })),
+  },
+  { additionalProperties: false },
+);
+type RetentionQuerySchema = Static<typeof RetentionQuerySchema>;
+
+const RetentionAnswer = Type.Object({
+  startEvent: Type.String(),
+  returnEvent: Type.String(),
+  period: Type.String(),
+  periods: Type.Integer(),
+  tz: Type.String(),
+  from: Type.String({ format: 'date-time' }),
+  to: Type.String({ format: 'date-time' }),
+  cohorts: Type.Array(
+    Type.Object({
+      start: Type.String({ format: 'date-time', description: 'first instant of the cohort\'s period, with the zone offset' }),
+      users: Type.Number({ description: 'distinct userId, else anonymousId, with startEvent in the period (and the range)' }),
+      returned: Type.Array(Type.Number(), { description: 'returned[k-1]: those of them with returnEvent in the k-th period after' }),
+      retention: Type.Array(Type.Union([Type.Number(), Type.Null()]), { description: 'returned / users (null for an empty cohort)' }),
+    }),
+  ),
+});
+
 /** [from, to) in epoch ms, or a 400 naming what is wrong. */
 function range(q: { from: string; to: string }, maxDays: number | null, why = ''): { from: number; to: number } {
   const from = parseBound('from', q.from);
@@ -226,6 +258,51 @@ export function statsRoutes(app: FastifyInstance, deps: { stats: StatsStore; key
           conversion: i === 0 || users[i - 1] === 0 ? null : users[i] / users[i - 1],
         })),
       };
+    },
+  );
+
+  app.get<{ Querystring: RetentionQuerySchema }>(
+    '/api/stats/retention',
+    {
+      onRequest: auth,
+      preHandler: refuseNonFinite,
+      schema: {
+        summary: 'Users who did an event in a day or week, and how many of them came back in each following period',
+        security: SECURITY.secret,
+        querystring: RetentionQuerySchema,
+        response: { 200: RetentionAnswer },
+      },
+    },
+    async (req) => {
+      const q = req.query as Required<RetentionQuerySchema>; // the schema's defaults fill period, periods and tz in
+      const tz = q.tz;
+      if (canonicalTimeZone(tz) === null) {
+        throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [`\`tz\` ${JSON.stringify(q.tz.slice(0, 64))} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)`]);
+      }
+      const { from, to } = range(q, MAX_RANGE_DAYS.day, '');
+      const returnEvent = q.returnEvent ?? q.startEvent;
+      const periodDays = q.period === 'week' ? 7 : 1;
+      // Returns are read up to the last cohort's last period, with a day to spare for DST; a week
+      // cohort's first day may be before `from` (its label needs it).
+      const end = to + (q.periods + 1) * periodDays * DAY_MS + DAY_MS;
+      const spans = offsetSpans(tz, from - 7 * DAY_MS, end);
+      const found = new Map((await deps.stats.retention(req.apiKey!.project, { from, to, end, period: q.period, periods: q.periods, spans, startEvent: q.startEvent, returnEvent })).map((c) => [c.key, c]));
+      const cohorts: Array<{ start: string; users: number; returned: number[]; retention: Array<number | null> }> = [];
+      const seen = new Set<number>();
+      for (const day of bucketsOf('day', spans, from, to)) {
+        const key = q.period === 'day' ? day.key : Math.floor((day.key + 3) / 7);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const start = q.period === 'day' ? day.start : (dayStart(spans, 7 * key - 3) ?? day.start);
+        const c = found.get(key);
+        found.delete(key);
+        const users = c?.users ?? 0;
+        const returned = c?.returned ?? new Array<number>(q.periods).fill(0);
+        cohorts.push({ start: formatInZone(tz, start), users, returned, retention: returned.map((n) => (users === 0 ? null : n / users)) });
+      }
+      // Every cohort the store found must be one listed here: anything left is a bug, not a figure to drop.
+      if (found.size > 0) throw new Error(`retention: ${found.size} cohort keys outside the computed periods (${[...found.keys()].slice(0, 3).join(', ')})`);
+      return { startEvent: q.startEvent, returnEvent, period: q.period, periods: q.periods, tz, from: new Date(from).toISOString(), to: new Date(to).toISOString(), cohorts };
     },
   );
 

@@ -150,7 +150,7 @@ export function bucketsOf(interval: StatsInterval, spans: readonly OffsetSpan[],
 }
 
 /** The first instant of local day `d`: the earliest t with t + offset(t) >= d days (DST at midnight included); null if the day was skipped. */
-function dayStart(spans: readonly OffsetSpan[], d: number): number | null {
+export function dayStart(spans: readonly OffsetSpan[], d: number): number | null {
   for (let i = 0; i < spans.length; i++) {
     const s = spans[i];
     const next = spans[i + 1]?.start ?? Infinity;

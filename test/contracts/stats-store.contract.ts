@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogLine } from '../../src/contracts/log-line.js';
 import type { EventStore } from '../../src/contracts/event-store.js';
-import type { BucketCount, CountQuery, FunnelQuery, OffsetSpan, StatsStore } from '../../src/contracts/stats-store.js';
+import type { BucketCount, CountQuery, FunnelQuery, OffsetSpan, RetentionQuery, StatsStore } from '../../src/contracts/stats-store.js';
 import { BATCH_STEPS } from '../../src/process/pipeline.js';
 
 export type StatsFactory = () => Promise<{ store: EventStore; stats: StatsStore; close(): Promise<void> }>;
@@ -123,6 +123,26 @@ function expectedFunnel(lines: LogLine[], q: FunnelQuery): number[] {
   return reached;
 }
 
+/** The contract's retention, by brute force over the funnel fixture. */
+function expectedRetention(lines: LogLine[], q: RetentionQuery) {
+  const period = (t: number) => {
+    const d = keyOf(t, 'day', q.spans);
+    return q.period === 'day' ? d : Math.floor((d + 3) / 7);
+  };
+  const cohorts = new Map<number, Set<string>>();
+  const returns = new Map<number, Set<string>>();
+  for (const l of lines) {
+    const u = l.u ?? l.a;
+    if (l.p !== 'fp' || u === null || l.t < q.from || l.t >= q.end) continue;
+    const k = period(l.t);
+    if (l.n === q.startEvent && l.t < q.to) cohorts.set(k, (cohorts.get(k) ?? new Set()).add(u));
+    if (l.n === q.returnEvent) returns.set(k, (returns.get(k) ?? new Set()).add(u));
+  }
+  return [...cohorts]
+    .map(([key, us]) => ({ key, users: us.size, returned: Array.from({ length: q.periods }, (_, i) => [...us].filter((u) => returns.get(key + i + 1)?.has(u)).length) }))
+    .sort((a, b) => a.key - b.key);
+}
+
 export function statsStoreContract(name: string, factory: StatsFactory): void {
   describe(`StatsStore contract: ${name}`, () => {
     let s: Awaited<ReturnType<StatsFactory>>;
@@ -189,6 +209,21 @@ export function statsStoreContract(name: string, factory: StatsFactory): void {
         const want = expectedFunnel(funnelLines, q);
         expect(await s.stats.funnel('fp', q)).toEqual(want);
         if (label.startsWith('two') || label.startsWith('three')) expect(want.at(-1)).toBeGreaterThan(0);
+      });
+    }
+
+    const utc: OffsetSpan[] = [{ start: T0, offsetMs: 0 }];
+    const retentions: Array<[string, RetentionQuery]> = [
+      ['daily cohorts, UTC', { from: T0, to: T0 + 3 * DAY, end: T0 + 7 * DAY, period: 'day', periods: 3, spans: utc, startEvent: 'A', returnEvent: 'B' }],
+      ['daily cohorts across a DST change, the same event', { from: T0, to: T0 + 4 * DAY, end: T0 + 7 * DAY, period: 'day', periods: 2, spans: [{ start: T0, offsetMs: HOUR }, { start: Date.UTC(2026, 2, 29, 1), offsetMs: 2 * HOUR }], startEvent: 'C', returnEvent: 'C' }],
+      ['weekly cohorts, a negative offset', { from: T0, to: T0 + 6 * DAY, end: T0 + 6 * DAY, period: 'week', periods: 1, spans: [{ start: T0, offsetMs: -10 * HOUR }], startEvent: 'A', returnEvent: 'C' }],
+      ['returns cut short by end', { from: T0, to: T0 + 2 * DAY, end: T0 + 3 * DAY, period: 'day', periods: 4, spans: utc, startEvent: 'B', returnEvent: 'A' }],
+    ];
+    for (const [label, q] of retentions) {
+      it(`retention: cohorts and their returns per period, ${label}`, async () => {
+        const want = expectedRetention(funnelLines, q);
+        expect((await s.stats.retention('fp', q)).sort((a, b) => a.key - b.key)).toEqual(want);
+        expect(want.some((c) => c.returned.some((n) => n > 0))).toBe(true);
       });
     }
 

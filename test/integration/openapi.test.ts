@@ -32,7 +32,7 @@ async function registeredRoutes(): Promise<string[]> {
     readiness: () => ({}),
     acceptBatch: unused,
     store: { queryEvents: unused },
-    stats: { countEvents: unused, topEvents: unused, topPages: unused, funnel: unused },
+    stats: { countEvents: unused, topEvents: unused, topPages: unused, funnel: unused, retention: unused },
     profiles: { profile: unused, profiles: unused, group: unused },
     console: { sessions, live: new LiveFeed({ maxSubscribers: 1 }), deadLetters: { deadLetters: unused, replay: unused } },
   });

@@ -380,6 +380,60 @@ describe('GET /api/stats/*', () => {
     expect(r.body.message).toContain(text);
   });
 
+  it.each([
+    ['America/New_York', 'day', '2025-03-07T05:00:00Z', '2025-03-11T04:00:00Z', 'Signed Up', 'Button Clicked', 3],
+    ['Europe/Berlin', 'day', '2025-10-24T22:00:00Z', '2025-10-27T12:00:00Z', 'Checkout', undefined, 2],
+    ['UTC', 'week', '2025-03-01T00:00:00Z', '2025-11-05T00:00:00Z', 'Button Clicked', 'Checkout', 4],
+  ] as const)('retention in %s by %s: cohorts, returns per period, rates', async (tz, period, fromIso, toIso, startEvent, returnEvent, periods) => {
+    const from = Date.parse(fromIso);
+    const to = Date.parse(toIso);
+    const dayNum = (t: number) => Date.parse(`${local(tz, t).date}T00:00:00Z`) / DAY;
+    const key = (t: number) => (period === 'day' ? dayNum(t) : Math.floor((dayNum(t) + 3) / 7));
+    const back = returnEvent ?? startEvent;
+    const cohorts = new Map<number, Set<string>>();
+    const returns = new Map<number, Set<string>>();
+    for (const e of stored) {
+      if (e.t < from) continue;
+      if (e.event === startEvent && e.t < to) cohorts.set(key(e.t), (cohorts.get(key(e.t)) ?? new Set()).add(who(e)));
+      if (e.event === back) returns.set(key(e.t), (returns.get(key(e.t)) ?? new Set()).add(who(e)));
+    }
+    const r = await stats('retention', { startEvent, ...(returnEvent ? { returnEvent } : {}), from: fromIso, to: toIso, period, periods, tz });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ startEvent, returnEvent: back, period, periods, tz, from: iso(from), to: iso(to) });
+    // One cohort per local period overlapping [from, to), in order, each starting at its first instant.
+    const keys = r.body.cohorts.map((c: { start: string }) => key(Date.parse(c.start)));
+    const firstKey = key(from);
+    const lastKey = key(to - 1);
+    expect(keys).toEqual(Array.from({ length: lastKey - firstKey + 1 }, (_, i) => firstKey + i));
+    let anyBack = false;
+    for (const c of r.body.cohorts as Array<{ start: string; users: number; returned: number[]; retention: Array<number | null> }>) {
+      const t = Date.parse(c.start);
+      expect(local(tz, t).minute).toBe('00:00.000');
+      if (period === 'week') expect(new Date(Date.parse(`${local(tz, t).date}T00:00:00Z`)).getUTCDay()).toBe(1); // Monday
+      const us = cohorts.get(key(t)) ?? new Set<string>();
+      const want = Array.from({ length: periods }, (_, i) => [...us].filter((u) => returns.get(key(t) + i + 1)?.has(u)).length);
+      expect({ start: c.start, users: c.users, returned: c.returned }).toEqual({ start: c.start, users: us.size, returned: want });
+      expect(c.retention).toEqual(want.map((n) => (us.size === 0 ? null : n / us.size)));
+      anyBack ||= want.some((n) => n > 0);
+    }
+    expect(anyBack).toBe(true);
+  });
+
+  it.each([
+    ['from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z', 'startEvent'],
+    ['startEvent=A&from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z&period=month', 'period'],
+    ['startEvent=A&from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z&periods=0', 'periods'],
+    ['startEvent=A&from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z&periods=53', 'periods'],
+    ['startEvent=A&from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z&tz=Mars/Base', 'tz'],
+    ['startEvent=&from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z', 'startEvent'],
+    ['startEvent=A&from=2024-01-01T00:00:00Z&to=2025-01-02T00:00:01Z', '366 days'],
+    ['startEvent=A&from=2025-03-05T00:00:00Z&to=2025-03-01T00:00:00Z', '`from` must be before `to`'],
+  ])('retention: %s is a 400 naming the problem', async (qs, text) => {
+    const r = await stats('retention', qs);
+    expectError(r, 400, 'SOL_ERR_QUERY_INVALID_PARAM');
+    expect(r.body.message).toContain(text);
+  });
+
   it('another project sees only its own events', async () => {
     const q = { from: '2025-03-01T00:00:00Z', to: '2025-11-10T00:00:00Z' };
     const theirs = await stats('events', q, other.secretKey);
@@ -443,7 +497,7 @@ describe('GET /api/stats/*', () => {
   });
 
   describe('keys', () => {
-    it.each(['events', 'top-events', 'top-pages', 'funnel'])('/api/stats/%s: 401 without a key or with an unknown one, 403 with a write key', async (path) => {
+    it.each(['events', 'top-events', 'top-pages', 'funnel', 'retention'])('/api/stats/%s: 401 without a key or with an unknown one, 403 with a write key', async (path) => {
       const q = '?from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z';
       expectError(await getJson(s.url, `/api/stats/${path}${q}`), 401, 'SOL_ERR_AUTH_MISSING_BEARER');
       expectError(await getJson(s.url, `/api/stats/${path}${q}`, { authorization: 'Bearer sk_nope' }), 401, 'SOL_ERR_AUTH_INVALID_KEY');

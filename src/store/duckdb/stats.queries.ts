@@ -3,7 +3,8 @@
 // Each is one scan: the bucket key is integer arithmetic on `ts` with the zone's offsets inlined as
 // a CASE over their spans, and GROUPING SETS gives the buckets and the total in the same pass.
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { BucketCount, CountQuery, CountResult, EventTotal, FunnelQuery, OffsetSpan, PageTotal, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
+import type { BucketCount, CountQuery, CountResult, EventTotal, FunnelQuery, OffsetSpan, PageTotal, RetentionCohort, RetentionQuery, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
+import { cohortsOf, periodKeySql, retentionSql } from '../retention.sql.js';
 import { funnelRange, funnelSql } from '../funnel.sql.js';
 
 const HOUR_MS = 3_600_000;
@@ -105,6 +106,14 @@ export async function funnel(conn: DuckDBConnection, user: string, project: stri
   return q.steps.map((_, i) => Number(row[`s${i + 1}`] ?? 0));
 }
 
+export async function retention(conn: DuckDBConnection, user: string, project: string, q: RetentionQuery): Promise<RetentionCohort[]> {
+  const k = periodKeySql(q.period, bucketKeySql('day', q.spans), '//');
+  const source = `SELECT ${user} AS u, ${k} AS k, (event = $a AND ts < ${int(q.to)}) AS a, (event = $b) AS b FROM events
+    WHERE project = $project AND ts >= ${int(q.from)} AND ts < ${int(q.end)} AND event IN ($a, $b) AND ${user} IS NOT NULL`;
+  const rows = (await conn.runAndReadAll(retentionSql(source, q.periods), { project, a: q.startEvent, b: q.returnEvent })).getRowObjectsJS();
+  return cohortsOf(rows as unknown as Array<{ cohort: number; n: number; users: number }>, q.periods);
+}
+
 /** The StatsStore over a connection; uses the uhash/ahash columns when the events table has them. */
 export async function duckDbStats(conn: DuckDBConnection): Promise<StatsStore> {
   const r = await conn.runAndReadAll(
@@ -116,5 +125,6 @@ export async function duckDbStats(conn: DuckDBConnection): Promise<StatsStore> {
     topEvents: (project, q) => topEvents(conn, user, project, q),
     topPages: (project, q) => topPages(conn, user, project, q),
     funnel: (project, q) => funnel(conn, user, project, q),
+    retention: (project, q) => retention(conn, user, project, q),
   };
 }

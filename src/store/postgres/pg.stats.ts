@@ -3,7 +3,8 @@
 // or (project, event, ts) index, the bucket key as integer arithmetic on ts with the zone's offset
 // spans inlined as a CASE, and GROUPING SETS for the buckets and the total in one pass.
 import type pg from 'pg';
-import type { BucketCount, CountQuery, CountResult, EventTotal, FunnelQuery, OffsetSpan, PageTotal, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
+import type { BucketCount, CountQuery, CountResult, EventTotal, FunnelQuery, OffsetSpan, PageTotal, RetentionCohort, RetentionQuery, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
+import { cohortsOf, periodKeySql, retentionSql } from '../retention.sql.js';
 import { funnelRange, funnelSql } from '../funnel.sql.js';
 import { dec, enc } from './pg.text.js';
 
@@ -99,11 +100,20 @@ async function funnel(db: pg.Pool, project: string, q: FunnelQuery): Promise<num
   return q.steps.map((_, i) => Number(row[`s${i + 1}`] ?? 0));
 }
 
+async function retention(db: pg.Pool, project: string, q: RetentionQuery): Promise<RetentionCohort[]> {
+  const k = periodKeySql(q.period, bucketKeySql('day', q.spans), '/');
+  const source = `SELECT ${USER} AS u, ${k} AS k, (event = $2 AND ts < ${int(q.to)}) AS a, (event = $3) AS b FROM events
+    WHERE project = $1 AND ts >= ${int(q.from)} AND ts < ${int(q.end)} AND event IN ($2, $3) AND ${USER} IS NOT NULL`;
+  const rows = (await db.query<{ cohort: number; n: number; users: number }>(retentionSql(source, q.periods), [enc(project), enc(q.startEvent), enc(q.returnEvent)])).rows;
+  return cohortsOf(rows, q.periods);
+}
+
 export function pgStats(db: pg.Pool): StatsStore {
   return {
     countEvents: (project, q) => countEvents(db, project, q),
     topEvents: (project, q) => topEvents(db, project, q),
     topPages: (project, q) => topPages(db, project, q),
     funnel: (project, q) => funnel(db, project, q),
+    retention: (project, q) => retention(db, project, q),
   };
 }
