@@ -10,6 +10,12 @@ export interface OffsetSpan {
   offsetMs: number;
 }
 
+/** `properties[property]` (a top-level key) equal to `equals`: the same JSON type and value. */
+export interface PropertyFilter {
+  property: string;
+  equals: string | number | boolean;
+}
+
 export interface CountQuery {
   /** Inclusive, epoch ms, on the corrected timestamp. */
   from: number;
@@ -20,6 +26,21 @@ export interface CountQuery {
   interval: StatsInterval;
   /** The zone's offsets over [from, to), in time order; the first span's offset also holds before its start. */
   spans: OffsetSpan[];
+  /** Only events whose properties match all of these. */
+  where?: PropertyFilter[];
+  /**
+   * Also split the counts by `properties[property]`: the `limit` most frequent values (strings,
+   * numbers, booleans; ties by the value's text), then one series for all other events (other
+   * values, no value, null, objects and arrays).
+   */
+  breakdown?: { property: string; limit: number };
+}
+
+export interface BreakdownSeries {
+  /** The property's value; null for the series of all other events. */
+  value: string | number | boolean | null;
+  buckets: BucketCount[];
+  total: { count: number; users: number };
 }
 
 /**
@@ -38,6 +59,8 @@ export interface CountResult {
   /** Buckets with at least one event, in no particular order. */
   buckets: BucketCount[];
   total: { count: number; users: number };
+  /** With `breakdown`: the top values' series, most frequent first, then the others' (always present). */
+  series?: BreakdownSeries[];
 }
 
 export interface TopEventsQuery {
@@ -62,8 +85,7 @@ export interface PageTotal {
 /** A funnel step: events of this name (`track` events' `event`), optionally with one property equal to a value. */
 export interface FunnelStep {
   event: string;
-  /** `properties[property]` (a top-level key) equal to `equals`: the same JSON type and value. */
-  where?: { property: string; equals: string | number | boolean };
+  where?: PropertyFilter;
 }
 
 export interface FunnelQuery {

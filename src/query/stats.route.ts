@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { SoluteError } from '../errors.js';
 import type { KeyResolver } from '../contracts/key-store.js';
-import type { FunnelStep, StatsStore } from '../contracts/stats-store.js';
+import type { BucketCount, FunnelStep, PropertyFilter, StatsStore } from '../contracts/stats-store.js';
 import { secretKeyHook } from '../ingest/hooks/auth.hook.js';
 import { ALL_EVENT_TYPES } from '../ingest/check/event.schema.js';
 import { parseBound } from './events.route.js';
@@ -27,6 +27,16 @@ export const StatsEventsQuery = Type.Object(
     // Optional with defaults, which Ajv fills in before the handler runs.
     interval: Type.Optional(Type.Unsafe<'hour' | 'day'>({ type: 'string', enum: ['hour', 'day'], default: 'day', description: 'bucket width, in local time of `tz`' })),
     tz: Type.Optional(Type.String({ minLength: 1, maxLength: 64, default: 'UTC', description: 'IANA time zone of the buckets, e.g. Europe/Berlin' })),
+    where: Type.Optional(
+      Type.String({
+        minLength: 2,
+        maxLength: 8192,
+        description: 'only events whose properties match: a JSON filter {"property": key of properties, "equals": string, number or boolean}, or an array of up to 5 (all must hold)',
+        examples: ['{"property":"plan","equals":"pro"}'],
+      }),
+    ),
+    breakdown: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'also split the counts by this key of properties: its most frequent values, then all other events' })),
+    breakdownLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, default: 5, description: 'how many values the breakdown lists before "other"' })),
   },
   { additionalProperties: false },
 );
@@ -46,15 +56,32 @@ type TopEventsQuery = Static<typeof TopEventsQuery>;
 export const TopPagesQuery = topQuery('paths');
 
 const Figures = { count: Type.Number({ description: 'events' }), users: Type.Number({ description: 'distinct userId, else anonymousId, as sent' }) };
+const Bucket = Type.Object({ start: Type.String({ format: 'date-time', description: 'first instant of the bucket, with the zone offset' }), ...Figures });
+const Scalar = Type.Union([Type.String(), Type.Number(), Type.Boolean()]);
 const StatsEventsAnswer = Type.Object({
   interval: Type.String(),
   tz: Type.String(),
   event: Type.Union([Type.String(), Type.Null()]),
   type: Type.Union([Type.String(), Type.Null()]),
+  where: Type.Array(Type.Object({ property: Type.String(), equals: Scalar }), { description: 'the filters applied ([] when none)' }),
   from: Type.String({ format: 'date-time' }),
   to: Type.String({ format: 'date-time' }),
-  buckets: Type.Array(Type.Object({ start: Type.String({ format: 'date-time', description: 'first instant of the bucket, with the zone offset' }), ...Figures })),
+  buckets: Type.Array(Bucket),
   total: Type.Object(Figures),
+  breakdown: Type.Optional(
+    Type.Object({
+      property: Type.String(),
+      limit: Type.Integer(),
+      series: Type.Array(
+        Type.Object({
+          value: Type.Union([Scalar, Type.Null()], { description: 'the property value; null for the "other" series' }),
+          other: Type.Boolean({ description: 'true for the last series: every event outside the values listed (other values, no value, null, objects, arrays)' }),
+          buckets: Type.Array(Bucket),
+          total: Type.Object(Figures),
+        }),
+      ),
+    }),
+  ),
 });
 const TopEventsAnswer = Type.Object({
   from: Type.String({ format: 'date-time' }),
@@ -85,6 +112,7 @@ export const FunnelQuerySchema = Type.Object(
       maxLength: 8192,
       description:
         'the steps, in order, as a JSON array of 2 to 5 objects: {"event": name} or {"event": name, "where": {"property": key of properties, "equals": string, number or boolean}}',
+      examples: ['[{"event":"Signed Up"},{"event":"Order Completed","where":{"property":"plan","equals":"pro"}}]'],
     }),
     from: DateTime('start of the range of the first step, inclusive'),
     to: DateTime('end of the range of the first step, exclusive'),
@@ -127,15 +155,34 @@ function parseSteps(text: string): FunnelStep[] {
     if (Object.keys(rest).length > 0) throw bad(`${at} has an unknown key "${Object.keys(rest)[0].slice(0, 64)}" (allowed: event, where)`);
     if (typeof event !== 'string' || event.length === 0 || event.length > 1024) throw bad(`${at}: "event" must be a string of 1 to 1024 characters`);
     if (where === undefined) return { event };
-    if (typeof where !== 'object' || where === null || Array.isArray(where)) throw bad(`${at}: "where" must be {"property": ..., "equals": ...}`);
-    const { property, equals, ...more } = where as Record<string, unknown>;
-    if (Object.keys(more).length > 0) throw bad(`${at}: "where" has an unknown key "${Object.keys(more)[0].slice(0, 64)}" (allowed: property, equals)`);
-    if (typeof property !== 'string' || property.length === 0 || property.length > 256) throw bad(`${at}: "where.property" must be a string of 1 to 256 characters`);
-    if (!(typeof equals === 'string' || typeof equals === 'boolean' || (typeof equals === 'number' && Number.isFinite(equals)))) {
-      throw bad(`${at}: "where.equals" must be a string, a number or a boolean`);
-    }
-    return { event, where: { property, equals } };
+    return { event, where: parseFilter(where, (why) => bad(`${at}: ${why}`)) };
   });
+}
+
+/** One property filter, checked: {"property": key, "equals": string, number or boolean}. */
+function parseFilter(where: unknown, bad: (why: string) => Error): PropertyFilter {
+  if (typeof where !== 'object' || where === null || Array.isArray(where)) throw bad('"where" must be {"property": ..., "equals": ...}');
+  const { property, equals, ...more } = where as Record<string, unknown>;
+  if (Object.keys(more).length > 0) throw bad(`"where" has an unknown key "${Object.keys(more)[0].slice(0, 64)}" (allowed: property, equals)`);
+  if (typeof property !== 'string' || property.length === 0 || property.length > 256) throw bad('"where.property" must be a string of 1 to 256 characters');
+  if (!(typeof equals === 'string' || typeof equals === 'boolean' || (typeof equals === 'number' && Number.isFinite(equals)))) {
+    throw bad('"where.equals" must be a string, a number or a boolean');
+  }
+  return { property, equals };
+}
+
+/** The `where` parameter of the counts: one filter or a JSON array of up to 5, all to hold. */
+function parseWhere(text: string): PropertyFilter[] {
+  const bad = (why: string) => new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [`\`where\` ${why.replace(/^"where" /, '')}`]);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw bad('must be JSON, e.g. {"property":"plan","equals":"pro"} or an array of such filters');
+  }
+  const list = Array.isArray(v) ? v : [v];
+  if (list.length < 1 || list.length > 5) throw bad('must hold 1 to 5 filters');
+  return list.map((f, i) => parseFilter(f, (why) => bad(list.length > 1 ? `filter ${i + 1}: ${why}` : why)));
 }
 
 export const RetentionQuerySchema = Type.Object(
@@ -198,24 +245,38 @@ export function statsRoutes(app: FastifyInstance, deps: { stats: StatsStore; key
       const why = q.interval === 'hour' ? ' with interval=hour (use interval=day for longer ranges)' : ' with interval=day';
       const { from, to } = range(q, MAX_RANGE_DAYS[q.interval], why);
       const spans = offsetSpans(tz, from, to);
-      const result = await deps.stats.countEvents(req.apiKey!.project, { from, to, event: q.event, type: q.type, interval: q.interval, spans });
-      const found = new Map(result.buckets.map((b) => [b.key, b]));
-      const buckets = bucketsOf(q.interval, spans, from, to).map((b) => {
-        const hit = found.get(b.key);
-        found.delete(b.key);
-        return { start: formatInZone(tz, b.start), count: hit?.count ?? 0, users: hit?.users ?? 0 };
-      });
-      // Every stored row must land in a bucket listed here: anything left is a bug, not a figure to drop.
-      if (found.size > 0) throw new Error(`stats: ${found.size} bucket keys outside the computed buckets (${[...found.keys()].slice(0, 3).join(', ')})`);
+      const where = q.where === undefined ? [] : parseWhere(q.where);
+      const breakdown = q.breakdown === undefined ? undefined : { property: q.breakdown, limit: q.breakdownLimit };
+      const result = await deps.stats.countEvents(req.apiKey!.project, { from, to, event: q.event, type: q.type, interval: q.interval, spans, where, breakdown });
+      const all = bucketsOf(q.interval, spans, from, to);
+      /** Every bucket of the range, in order, with the store's figures (0 where it has none). */
+      const listed = (found: readonly BucketCount[]) => {
+        const byKey = new Map(found.map((b) => [b.key, b]));
+        const out = all.map((b) => {
+          const hit = byKey.get(b.key);
+          byKey.delete(b.key);
+          return { start: formatInZone(tz, b.start), count: hit?.count ?? 0, users: hit?.users ?? 0 };
+        });
+        // Every stored row must land in a bucket listed here: anything left is a bug, not a figure to drop.
+        if (byKey.size > 0) throw new Error(`stats: ${byKey.size} bucket keys outside the computed buckets (${[...byKey.keys()].slice(0, 3).join(', ')})`);
+        return out;
+      };
       return {
         interval: q.interval,
         tz,
         event: q.event ?? null,
         type: q.type ?? null,
+        where,
         from: new Date(from).toISOString(),
         to: new Date(to).toISOString(),
-        buckets,
+        buckets: listed(result.buckets),
         total: result.total,
+        ...(breakdown && {
+          breakdown: {
+            ...breakdown,
+            series: (result.series ?? []).map((sr) => ({ value: sr.value, other: sr.value === null, buckets: listed(sr.buckets), total: sr.total })),
+          },
+        }),
       };
     },
   );

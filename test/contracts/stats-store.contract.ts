@@ -143,6 +143,28 @@ function expectedRetention(lines: LogLine[], q: RetentionQuery) {
     .sort((a, b) => a.key - b.key);
 }
 
+/** The contract's counts with property filters and a breakdown, over the funnel fixture. */
+function expectedBreakdown(lines: LogLine[], q: CountQuery) {
+  const prop = (l: LogLine, key: string) => (l.e.properties as Record<string, unknown> | undefined)?.[key];
+  const sel = lines.filter((l) => l.p === 'fp' && l.t >= q.from && l.t < q.to && (q.event === undefined || l.n === q.event) && (q.where ?? []).every((f) => prop(l, f.property) === f.equals));
+  const figures = (ls: LogLine[]) => {
+    const by = new Map<number, LogLine[]>();
+    for (const l of ls) by.set(keyOf(l.t, q.interval, q.spans), [...(by.get(keyOf(l.t, q.interval, q.spans)) ?? []), l]);
+    const users = (xs: LogLine[]) => new Set(xs.map((l) => l.u ?? l.a).filter((x) => x !== null)).size;
+    return { buckets: [...by].map(([key, xs]) => ({ key, count: xs.length, users: users(xs) })).sort((a, b) => a.key - b.key), total: { count: ls.length, users: users(ls) } };
+  };
+  const tag = (v: unknown) => (typeof v === 'string' ? `s${v}` : typeof v === 'boolean' ? `b${v}` : typeof v === 'number' ? `n${v}` : null);
+  const counts = new Map<string, number>();
+  for (const l of sel) {
+    const t = tag(prop(l, q.breakdown!.property));
+    if (t !== null) counts.set(t, (counts.get(t) ?? 0) + 1);
+  }
+  const top = [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, q.breakdown!.limit).map(([t]) => t);
+  const series = top.map((t) => ({ value: prop(sel.find((l) => tag(prop(l, q.breakdown!.property)) === t)!, q.breakdown!.property), ...figures(sel.filter((l) => tag(prop(l, q.breakdown!.property)) === t)) }));
+  series.push({ value: null, ...figures(sel.filter((l) => !top.includes(tag(prop(l, q.breakdown!.property)) as string))) });
+  return { ...figures(sel), series };
+}
+
 export function statsStoreContract(name: string, factory: StatsFactory): void {
   describe(`StatsStore contract: ${name}`, () => {
     let s: Awaited<ReturnType<StatsFactory>>;
@@ -226,6 +248,33 @@ export function statsStoreContract(name: string, factory: StatsFactory): void {
         expect(want.some((c) => c.returned.some((n) => n > 0))).toBe(true);
       });
     }
+
+    const breakdowns: Array<[string, CountQuery]> = [
+      ['by plan, top 2, days across a DST change', { from: T0, to: T0 + 6 * DAY, interval: 'day', spans: dst, breakdown: { property: 'plan', limit: 2 } }],
+      ['by plan, every value, one event name, hours', { from: T0, to: T0 + DAY, interval: 'hour', spans: [{ start: T0, offsetMs: 0 }], event: 'A', breakdown: { property: 'plan', limit: 10 } }],
+      ['filtered on plan = 1, by plan', { from: T0, to: T0 + 6 * DAY, interval: 'day', spans: [{ start: T0, offsetMs: 0 }], where: [{ property: 'plan', equals: 1 }], breakdown: { property: 'plan', limit: 3 } }],
+      ['two filters that exclude each other, by a property nobody has', { from: T0, to: T0 + 6 * DAY, interval: 'day', spans: [{ start: T0, offsetMs: 0 }], where: [{ property: 'plan', equals: 'pro' }, { property: 'plan', equals: true }], breakdown: { property: 'none', limit: 3 } }],
+    ];
+    for (const [label, q] of breakdowns) {
+      it(`counts with property filters and a breakdown: ${label}`, async () => {
+        const got = await s.stats.countEvents('fp', q);
+        const want = expectedBreakdown(funnelLines, q);
+        const sorted = (bs: BucketCount[]) => [...bs].sort((a, b) => a.key - b.key);
+        expect({ buckets: sorted(got.buckets), total: got.total }).toEqual({ buckets: want.buckets, total: want.total });
+        expect(got.series?.map((x) => ({ ...x, buckets: sorted(x.buckets) }))).toEqual(want.series);
+        if (label.startsWith('by plan, top 2')) expect(want.series.map((x) => x.value)).toEqual(['pro', expect.anything(), null]);
+      });
+    }
+
+    it('counts only events whose properties match a filter, with the same JSON type', async () => {
+      const q: CountQuery = { from: T0, to: T0 + 6 * DAY, interval: 'day', spans: [{ start: T0, offsetMs: 0 }] };
+      for (const equals of ['pro', 1, true, '1', 'true']) {
+        const got = await s.stats.countEvents('fp', { ...q, where: [{ property: 'plan', equals }] });
+        const want = funnelLines.filter((l) => l.p === 'fp' && l.t >= q.from && l.t < q.to && (l.e.properties as Record<string, unknown>)?.plan === equals).length;
+        expect(got.total.count).toBe(want);
+        if (typeof equals !== 'string' || equals === 'pro') expect(want).toBeGreaterThan(0);
+      }
+    });
 
     it('lists page views by context.page.path, most viewed first, ties by path; other values and types left out', async () => {
       for (const q of [

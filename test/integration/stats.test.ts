@@ -434,6 +434,45 @@ describe('GET /api/stats/*', () => {
     expect(r.body.message).toContain(text);
   });
 
+  it('counts with a property filter, and broken down by a property: top values, then the rest', async () => {
+    const from = Date.parse('2025-03-01T00:00:00Z');
+    const to = Date.parse('2025-11-05T00:00:00Z');
+    const plan = (e: Ev) => (e.properties as Record<string, unknown> | undefined)?.plan;
+    const pro = await stats('events', { from: iso(from), to: iso(to), tz: 'Europe/Berlin', where: JSON.stringify({ property: 'plan', equals: 'pro' }) });
+    expect(pro.status).toBe(200);
+    expect(pro.body.where).toEqual([{ property: 'plan', equals: 'pro' }]);
+    check(pro.body, 'Europe/Berlin', 'day', from, to, (e) => plan(e) === 'pro');
+    expect(pro.body.total.count).toBeGreaterThan(0);
+
+    const r = await stats('events', { from: iso(from), to: iso(to), tz: 'America/New_York', event: 'Checkout', breakdown: 'plan', breakdownLimit: 1 });
+    expect(r.status).toBe(200);
+    check(r.body, 'America/New_York', 'day', from, to, (e) => e.event === 'Checkout');
+    const series = r.body.breakdown.series;
+    expect(r.body.breakdown).toMatchObject({ property: 'plan', limit: 1 });
+    expect(series).toHaveLength(2);
+    const checkout = stored.filter((e) => e.event === 'Checkout' && e.t >= from && e.t < to);
+    const n = (v: string) => checkout.filter((e) => plan(e) === v).length;
+    const first = n('free') > n('pro') || (n('free') === n('pro')) ? 'free' : 'pro';
+    expect(series[0]).toMatchObject({ value: first, other: false });
+    expect(series[1]).toMatchObject({ value: null, other: true });
+    check(series[0], 'America/New_York', 'day', from, to, (e) => e.event === 'Checkout' && plan(e) === first);
+    check(series[1], 'America/New_York', 'day', from, to, (e) => e.event === 'Checkout' && plan(e) !== first);
+    expect(series[0].total.count + series[1].total.count).toBe(r.body.total.count);
+  });
+
+  it.each([
+    ['where=plan', '`where` must be JSON'],
+    ['where=%7B%22property%22%3A%22plan%22%7D', '"where.equals"'],
+    [`where=${encodeURIComponent(JSON.stringify([]))}`, '1 to 5 filters'],
+    [`where=${encodeURIComponent(JSON.stringify([{ property: 'a', equals: 1 }, { property: 'b', equals: [1] }]))}`, 'filter 2: "where.equals"'],
+    ['breakdown=', 'breakdown'],
+    ['breakdown=plan&breakdownLimit=21', 'breakdownLimit'],
+  ])('/api/stats/events?%s is a 400 naming the problem', async (extra, text) => {
+    const r = await stats('events', `from=2025-03-01T00:00:00Z&to=2025-03-05T00:00:00Z&${extra}`);
+    expectError(r, 400, 'SOL_ERR_QUERY_INVALID_PARAM');
+    expect(r.body.message).toContain(text);
+  });
+
   it('another project sees only its own events', async () => {
     const q = { from: '2025-03-01T00:00:00Z', to: '2025-11-10T00:00:00Z' };
     const theirs = await stats('events', q, other.secretKey);

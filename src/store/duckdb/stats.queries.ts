@@ -5,6 +5,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BucketCount, CountQuery, CountResult, EventTotal, FunnelQuery, OffsetSpan, PageTotal, RetentionCohort, RetentionQuery, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
 import { cohortsOf, periodKeySql, retentionSql } from '../retention.sql.js';
+import { seriesOf, type SeriesRow } from '../breakdown.js';
 import { funnelRange, funnelSql } from '../funnel.sql.js';
 
 const HOUR_MS = 3_600_000;
@@ -42,13 +43,26 @@ export function bucketKeySql(interval: CountQuery['interval'], spans: readonly O
   return `CASE ${whens.join(' ')} ELSE ${piece(spans.at(-1)!, spans.length - 1)} END`;
 }
 
+/** The tagged value of `properties[...]` at JSON pointer parameter `path` (store/breakdown.ts), NULL when not a string, number or boolean. */
+function taggedValue(path: string): string {
+  return `CASE json_type(body, ${path}) WHEN 'VARCHAR' THEN 's' || json_extract_string(body, ${path}) WHEN 'BOOLEAN' THEN 'b' || json_extract_string(body, ${path})
+    WHEN 'BIGINT' THEN 'n' || CAST(TRY_CAST(json_extract(body, ${path}) AS DOUBLE) AS VARCHAR) WHEN 'UBIGINT' THEN 'n' || CAST(TRY_CAST(json_extract(body, ${path}) AS DOUBLE) AS VARCHAR)
+    WHEN 'DOUBLE' THEN 'n' || CAST(TRY_CAST(json_extract(body, ${path}) AS DOUBLE) AS VARCHAR) END`;
+}
+
 export async function countEvents(conn: DuckDBConnection, user: string, project: string, q: CountQuery): Promise<CountResult> {
   const where = ['project = $project', 'ts >= $from', 'ts < $to'];
-  const params: Record<string, string | number> = { project, from: q.from, to: q.to };
+  const params: Record<string, string | number | boolean> = { project, from: q.from, to: q.to };
   if (q.event !== undefined) (where.push('event = $event'), (params.event = q.event));
   if (q.type !== undefined) (where.push('type = $type'), (params.type = q.type));
+  (q.where ?? []).forEach((f, i) => {
+    params[`wp${i}`] = propertyPointer(f.property);
+    params[`wv${i}`] = typeof f.equals === 'boolean' ? String(f.equals) : f.equals;
+    where.push(`coalesce(${propertyEquals(`$wp${i}`, `$wv${i}`, f.equals)}, false)`);
+  });
+  const key = bucketKeySql(q.interval, q.spans);
   const sql = `SELECT k::DOUBLE AS k, grouping(k)::INTEGER AS g, count(*)::DOUBLE AS n, count(DISTINCT u)::DOUBLE AS users
-    FROM (SELECT ${bucketKeySql(q.interval, q.spans)} AS k, ${user} AS u FROM events WHERE ${where.join(' AND ')})
+    FROM (SELECT ${key} AS k, ${user} AS u FROM events WHERE ${where.join(' AND ')})
     GROUP BY GROUPING SETS ((k), ())`;
   const rows = (await conn.runAndReadAll(sql, params)).getRowObjectsJS() as Array<{ k: number | null; g: number; n: number; users: number }>;
   const buckets: BucketCount[] = [];
@@ -57,7 +71,22 @@ export async function countEvents(conn: DuckDBConnection, user: string, project:
     if (r.g === 1) total = { count: r.n, users: r.users };
     else buckets.push({ key: r.k!, count: r.n, users: r.users });
   }
-  return { buckets, total };
+  if (q.breakdown === undefined) return { buckets, total };
+  params.bp = propertyPointer(q.breakdown.property);
+  const values = `SELECT ${taggedValue('$bp')} AS v, ${key} AS k, ${user} AS u FROM events WHERE ${where.join(' AND ')}`;
+  const top = (
+    await conn.runAndReadAll(`SELECT v FROM (${values}) WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT ${int(q.breakdown.limit)}`, params)
+  ).getRowsJS().map((r) => String(r[0]));
+  top.forEach((t, i) => (params[`t${i}`] = t));
+  const inTop = top.length === 0 ? 'false' : `v IN (${top.map((_, i) => `$t${i}`).join(', ')})`;
+  const seriesRows = (
+    await conn.runAndReadAll(
+      `SELECT s, k::DOUBLE AS k, grouping(k)::INTEGER AS g, count(*)::DOUBLE AS n, count(DISTINCT u)::DOUBLE AS users
+       FROM (SELECT CASE WHEN ${inTop} THEN v END AS s, k, u FROM (${values})) GROUP BY GROUPING SETS ((s, k), (s))`,
+      params,
+    )
+  ).getRowObjectsJS() as unknown as SeriesRow[];
+  return { buckets, total, series: seriesOf(seriesRows, top) };
 }
 
 export async function topEvents(conn: DuckDBConnection, user: string, project: string, q: TopEventsQuery): Promise<EventTotal[]> {

@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import type { BucketCount, CountQuery, CountResult, EventTotal, FunnelQuery, OffsetSpan, PageTotal, RetentionCohort, RetentionQuery, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
 import { cohortsOf, periodKeySql, retentionSql } from '../retention.sql.js';
+import { seriesOf, type SeriesRow } from '../breakdown.js';
 import { funnelRange, funnelSql } from '../funnel.sql.js';
 import { dec, enc } from './pg.text.js';
 
@@ -36,13 +37,27 @@ export function bucketKeySql(interval: CountQuery['interval'], spans: readonly O
   return `CASE ${whens.join(' ')} ELSE ${piece(spans.at(-1)!, spans.length - 1)} END`;
 }
 
+/** The tagged value of `properties[key]` (store/breakdown.ts), NULL when not a string, number or boolean. */
+function taggedValue(key: string): string {
+  const v = `body->'properties'->${key}`;
+  const text = `body->'properties'->>${key}`;
+  return `CASE json_typeof(${v}) WHEN 'string' THEN 's' || (${text}) WHEN 'boolean' THEN 'b' || (${text}) WHEN 'number' THEN 'n' || ((${text})::float8)::text END`;
+}
+
 async function countEvents(db: pg.Pool, project: string, q: CountQuery): Promise<CountResult> {
   const params: unknown[] = [enc(project), q.from, q.to];
+  const param = (v: unknown) => (params.push(v), `$${params.length}`);
   const where = ['project = $1', 'ts >= $2', 'ts < $3'];
-  if (q.event !== undefined) (params.push(enc(q.event)), where.push(`event = $${params.length}`));
-  if (q.type !== undefined) (params.push(enc(q.type)), where.push(`type = $${params.length}`));
+  if (q.event !== undefined) where.push(`event = ${param(enc(q.event))}`);
+  if (q.type !== undefined) where.push(`type = ${param(enc(q.type))}`);
+  for (const f of q.where ?? []) {
+    const key = `${param(enc(f.property))}::text`;
+    const value = `${param(typeof f.equals === 'string' ? enc(f.equals) : String(f.equals))}::text`;
+    where.push(`coalesce(${propertyEquals(key, value, f.equals)}, false)`);
+  }
+  const key = bucketKeySql(q.interval, q.spans);
   const sql = `SELECT k::float8 AS k, grouping(k)::int AS g, count(*)::float8 AS n, count(DISTINCT u)::float8 AS users
-    FROM (SELECT ${bucketKeySql(q.interval, q.spans)} AS k, ${USER} AS u FROM events WHERE ${where.join(' AND ')}) AS e
+    FROM (SELECT ${key} AS k, ${USER} AS u FROM events WHERE ${where.join(' AND ')}) AS e
     GROUP BY GROUPING SETS ((k), ())`;
   const rows = (await db.query<{ k: number | null; g: number; n: number; users: number }>(sql, params)).rows;
   const buckets: BucketCount[] = [];
@@ -51,7 +66,20 @@ async function countEvents(db: pg.Pool, project: string, q: CountQuery): Promise
     if (r.g === 1) total = { count: r.n, users: r.users };
     else buckets.push({ key: r.k!, count: r.n, users: r.users });
   }
-  return { buckets, total };
+  if (q.breakdown === undefined) return { buckets, total };
+  const values = `SELECT ${taggedValue(`${param(enc(q.breakdown.property))}::text`)} AS v, ${key} AS k, ${USER} AS u FROM events WHERE ${where.join(' AND ')}`;
+  const topRows = await db.query<{ v: string }>(`SELECT v FROM (${values}) AS x WHERE v IS NOT NULL GROUP BY v ORDER BY count(*) DESC, v COLLATE "C" LIMIT ${int(q.breakdown.limit)}`, params);
+  const top = topRows.rows.map((r) => r.v);
+  const inTop = top.length === 0 ? 'false' : `v = ANY(${param(top)}::text[])`;
+  const seriesRows = (
+    await db.query<SeriesRow>(
+      `SELECT s, k::float8 AS k, grouping(k)::int AS g, count(*)::float8 AS n, count(DISTINCT u)::float8 AS users
+       FROM (SELECT CASE WHEN ${inTop} THEN v END AS s, k, u FROM (${values}) AS x) AS y GROUP BY GROUPING SETS ((s, k), (s))`,
+      params,
+    )
+  ).rows;
+  // Tagged strings come back encoded (pg.text.ts): decoded as values, matched as stored.
+  return { buckets, total, series: seriesOf(seriesRows, top).map((sr) => (typeof sr.value === 'string' ? { ...sr, value: dec(sr.value) } : sr)) };
 }
 
 async function topEvents(db: pg.Pool, project: string, q: TopEventsQuery): Promise<EventTotal[]> {
