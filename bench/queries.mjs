@@ -7,7 +7,9 @@
 //   - a profile lookup: GET /api/profiles/{userId} when the route exists, else reported as missing;
 //   - events of one user: GET /api/events?userId=...&limit=50 (a different user each run);
 //   - a daily count over 30 days: GET /api/stats/events?interval=day, UTC and America/New_York;
-//   - top events over 7 days: GET /api/stats/top-events.
+//   - top events over 7 days: GET /api/stats/top-events;
+//   - issue 11's: hourly counts over 7 days, top pages over 7 days, a 4-step funnel and weekly
+//     retention over 30 days, daily counts broken down by a property.
 // Then, the server stopped: the identities + profiles lookup as SQL in this process (no HTTP), and
 // the ingest cost of the uhash/ahash columns: a 1M-line segment in the log's NDJSON format loaded
 // with the processor's bulk statement into a fresh table, with and without the two hash columns,
@@ -122,6 +124,13 @@ async function oneSize(n) {
   R.daily30 = await time(server.url, key, (i) => `/api/stats/events?interval=day&from=${iso(now - 30 * DAY - i * 1000)}&to=${iso(now - i * 1000)}`);
   R.daily30NewYork = await time(server.url, key, (i) => `/api/stats/events?interval=day&tz=America/New_York&from=${iso(now - 30 * DAY - i * 1000)}&to=${iso(now - i * 1000)}`);
   R.top7 = await time(server.url, key, (i) => `/api/stats/top-events?from=${iso(now - 7 * DAY - i * 1000)}&to=${iso(now - i * 1000)}`);
+  // Issue 11's new questions (scans, no summaries yet).
+  R.hourly7 = await time(server.url, key, (i) => `/api/stats/events?interval=hour&from=${iso(now - 7 * DAY - i * 1000)}&to=${iso(now - i * 1000)}`);
+  R.topPages7 = await time(server.url, key, (i) => `/api/stats/top-pages?from=${iso(now - 7 * DAY - i * 1000)}&to=${iso(now - i * 1000)}`);
+  const steps = encodeURIComponent(JSON.stringify([{ event: 'Product Viewed' }, { event: 'Product Added' }, { event: 'Checkout Started' }, { event: 'Order Completed' }]));
+  R.funnel30 = await time(server.url, key, (i) => `/api/stats/funnel?steps=${steps}&windowSeconds=86400&from=${iso(now - 30 * DAY - i * 1000)}&to=${iso(now - i * 1000)}`);
+  R.retention30 = await time(server.url, key, (i) => `/api/stats/retention?startEvent=Signup%20Started&returnEvent=Login&period=week&periods=4&from=${iso(now - 30 * DAY - i * 1000)}&to=${iso(now - i * 1000)}`);
+  R.breakdown30 = await time(server.url, key, (i) => `/api/stats/events?interval=day&event=Product%20Viewed&breakdown=currency&from=${iso(now - 30 * DAY - i * 1000)}&to=${iso(now - i * 1000)}`);
   await server.stop();
 
   // The identity lookup in SQL, and the hash columns' ingest cost, on the same store, server stopped.
@@ -195,6 +204,11 @@ export async function queryBench() {
     ['daily count, 30 days, UTC', (s) => cell(s.results.daily30)],
     ['daily count, 30 days, America/New_York', (s) => cell(s.results.daily30NewYork)],
     ['top events, 7 days', (s) => cell(s.results.top7)],
+    ['hourly count, 7 days, UTC', (s) => cell(s.results.hourly7)],
+    ['top pages, 7 days', (s) => cell(s.results.topPages7)],
+    ['funnel, 4 steps, 1-day window, 30 days', (s) => cell(s.results.funnel30)],
+    ['retention, weekly, 4 periods, 30 days of cohorts', (s) => cell(s.results.retention30)],
+    ['daily count broken down by a property, 30 days', (s) => cell(s.results.breakdown30)],
     ['seed time (s)', (s) => s.seedSeconds.toFixed(1)],
     ['store file (MiB)', (s) => (s.storeBytes / 2 ** 20).toFixed(0)],
   ];
