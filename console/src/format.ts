@@ -52,3 +52,10 @@ export function bytes(n: number): string {
 export function json(v: unknown): string {
   return JSON.stringify(v, null, 2);
 }
+
+/** A share (0..1) as a percentage, one decimal under 10 %; '–' for null (no base to divide by). */
+export function pct(share: number | null | undefined): string {
+  if (share === null || share === undefined) return '–';
+  const p = share * 100;
+  return `${p > 0 && p < 10 ? p.toFixed(1) : p.toFixed(0)}%`;
+}

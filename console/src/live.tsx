@@ -39,8 +39,11 @@ export function LiveView({ active }: { active: boolean }) {
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
 
-  // Text filters apply after a short pause in typing; the type filter at once.
+  // Text filters apply after a short pause in typing; the type filter at once. A draft equal to the
+  // filter in force changes nothing: a new object would reopen the stream (on mount, 400 ms in, losing
+  // the events acknowledged while it reconnects).
   useEffect(() => {
+    if (draft.type === filter.type && draft.event === filter.event && draft.user === filter.user) return;
     const t = setTimeout(() => setFilter(draft), draft.type !== filter.type ? 0 : 400);
     return () => clearTimeout(t);
   }, [draft]);

@@ -8,7 +8,8 @@ import { OverviewView } from './overview.js';
 import { ProfilesView, ProfileView, GroupView } from './profiles.js';
 import { DeadLettersView } from './dead-letters.js';
 import { HealthView } from './health.js';
-import { Unavailable } from './unavailable.js';
+import { FunnelsView } from './funnels.js';
+import { RetentionView } from './retention.js';
 import './style.css';
 
 const SECTIONS = [
@@ -168,8 +169,8 @@ function App() {
         {/* Kept mounted: the stream and its rows survive a visit to another view. */}
         <LiveView active={section === 'live'} />
         {section === 'overview' && <OverviewView />}
-        {section === 'funnels' && <Unavailable what="Funnels" path="api/stats/funnels" />}
-        {section === 'retention' && <Unavailable what="Retention" path="api/stats/retention" />}
+        {section === 'funnels' && <FunnelsView />}
+        {section === 'retention' && <RetentionView />}
         {section === 'profiles' && (route[1] ? <ProfileView id={route[1]} /> : <ProfilesView />)}
         {section === 'groups' && route[1] && <GroupView id={route[1]} />}
         {section === 'dead-letters' && <DeadLettersView />}

@@ -4,15 +4,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, api } from './api.js';
 import { Chart, type Bucket } from './chart.js';
 import { dateTime, num } from './format.js';
-
-type Range = '24h' | '7d' | '30d' | 'custom';
-const RANGES: Array<[Range, string, number]> = [
-  ['24h', 'Last 24 hours', 24],
-  ['7d', 'Last 7 days', 24 * 7],
-  ['30d', 'Last 30 days', 24 * 30],
-  ['custom', 'Custom', 0],
-];
-const HOUR = 3_600_000;
+import { HOUR, RangeFields, ZoneField, browserZone, rangeBounds, useRange, type RangeId } from './fields.js';
 
 interface Stats {
   buckets: Bucket[];
@@ -55,41 +47,19 @@ function CountTable({ label, rows, testId }: { label: string; rows: Array<{ name
   );
 }
 
-function browserZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-}
-
-function zones(): string[] {
-  const list = (Intl as unknown as { supportedValuesOf?: (k: string) => string[] }).supportedValuesOf?.('timeZone') ?? [];
-  return [...new Set(['UTC', browserZone(), ...list])];
-}
-
-/** A datetime-local value (the browser's local time) for an instant. */
-function localInput(ms: number): string {
-  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
-  return d.toISOString().slice(0, 16);
-}
-
 export function OverviewView() {
-  const [range, setRange] = useState<Range>('24h');
+  const rangeState = useRange('24h');
+  const { range, customFrom, customTo } = rangeState;
   const [interval, setInterval_] = useState<'hour' | 'day'>('hour');
   const [tz, setTz] = useState(browserZone());
-  const [customFrom, setCustomFrom] = useState(localInput(Date.now() - 7 * 24 * HOUR));
-  const [customTo, setCustomTo] = useState(localInput(Date.now()));
   const [tick, setTick] = useState(0);
   const [stats, setStats] = useState<Stats | null>(null);
   const [top, setTop] = useState<Top | null>(null);
   const [pages, setPages] = useState<TopPages | 'missing' | null>(null);
   const [error, setError] = useState('');
   const [loading, setLoading] = useState(false);
-  const allZones = useMemo(zones, []);
 
-  const bounds = useMemo(() => {
-    if (range === 'custom') return { from: new Date(customFrom).getTime(), to: new Date(customTo).getTime() };
-    const hours = RANGES.find((r) => r[0] === range)![2];
-    const to = Math.ceil(Date.now() / 60_000) * 60_000; // the next whole minute: the current one included
-    return { from: to - hours * HOUR, to };
-  }, [range, customFrom, customTo, tick]);
+  const bounds = useMemo(() => rangeBounds(range, customFrom, customTo), [range, customFrom, customTo, tick]);
 
   const tooLong = interval === 'hour' && bounds.to - bounds.from > 31 * 24 * HOUR;
 
@@ -122,8 +92,8 @@ export function OverviewView() {
     };
   }, [bounds, interval, tz, tooLong]);
 
-  function pickRange(r: Range) {
-    setRange(r);
+  function pickRange(r: RangeId) {
+    rangeState.setRange(r);
     if (r === '30d') setInterval_('day');
     if (r === '24h') setInterval_('hour');
   }
@@ -137,28 +107,7 @@ export function OverviewView() {
         </button>
       </div>
       <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Time range">
-        <div class="field">
-          <label for="ov-range">Time range</label>
-          <select id="ov-range" value={range} onChange={(e) => pickRange((e.target as HTMLSelectElement).value as Range)}>
-            {RANGES.map(([id, label]) => (
-              <option key={id} value={id}>
-                {label}
-              </option>
-            ))}
-          </select>
-        </div>
-        {range === 'custom' && (
-          <>
-            <div class="field">
-              <label for="ov-from">From (your local time)</label>
-              <input id="ov-from" type="datetime-local" value={customFrom} onChange={(e) => setCustomFrom((e.target as HTMLInputElement).value)} />
-            </div>
-            <div class="field">
-              <label for="ov-to">To (your local time)</label>
-              <input id="ov-to" type="datetime-local" value={customTo} onChange={(e) => setCustomTo((e.target as HTMLInputElement).value)} />
-            </div>
-          </>
-        )}
+        <RangeFields prefix="ov" state={rangeState} onRange={pickRange} />
         <div class="field">
           <label for="ov-interval">Per</label>
           <select id="ov-interval" value={interval} onChange={(e) => setInterval_((e.target as HTMLSelectElement).value as 'hour' | 'day')}>
@@ -166,16 +115,7 @@ export function OverviewView() {
             <option value="day">day</option>
           </select>
         </div>
-        <div class="field">
-          <label for="ov-tz">Time zone</label>
-          <select id="ov-tz" value={tz} onChange={(e) => setTz((e.target as HTMLSelectElement).value)}>
-            {allZones.map((z) => (
-              <option key={z} value={z}>
-                {z}
-              </option>
-            ))}
-          </select>
-        </div>
+        <ZoneField id="ov-tz" value={tz} onChange={setTz} />
       </form>
       {tooLong && <p class="notice">Hourly figures cover at most 31 days: choose “day”, or a shorter range.</p>}
       {error && (
