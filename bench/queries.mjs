@@ -14,7 +14,10 @@
 // the ingest cost of the uhash/ahash columns: a 1M-line segment in the log's NDJSON format loaded
 // with the processor's bulk statement into a fresh table, with and without the two hash columns,
 // alternating, 3 times each.
-// Figures go to stdout and to bench/results/queries.json.
+// BENCH_QUERY_STORE=postgres runs the same requests against a cluster process (a private nats-server,
+// a fresh schema in SOLUTE_TEST_PG_URL's database, both removed after), seeded by `bin/solute seed`
+// into PostgreSQL; the in-process SQL and ingest figures are DuckDB's only.
+// Figures go to stdout and to bench/results/queries.json (queries-postgres.json).
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { freePort } from './free-port.mjs';
@@ -25,13 +28,17 @@ import { DuckDBInstance } from '@duckdb/node-api';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'solute');
-const RESULTS = path.join(import.meta.dirname, 'results', 'queries.json');
+const RESULTS = path.join(import.meta.dirname, 'results', process.env.BENCH_QUERY_STORE === 'postgres' ? 'queries-postgres.json' : 'queries.json');
 const SIZES = (process.env.BENCH_QUERY_SIZES ?? '1000000,10000000').split(',').map(Number);
 const USERS = Number(process.env.BENCH_QUERY_USERS ?? 100_000);
 const RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 50);
 const WARMUP = 5;
 const DAY = 86_400_000;
 const KEEP = process.env.BENCH_KEEP === '1';
+/** `duckdb` (the embedded store, default) or `postgres`: the same queries on a cluster process over PostgreSQL (issue 11). */
+const STORE = process.env.BENCH_QUERY_STORE ?? 'duckdb';
+const PG_URL = process.env.SOLUTE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const NATS_SERVER = process.env.SOLUTE_NATS_SERVER ?? '/usr/sbin/nats-server';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.log(...a);
@@ -46,10 +53,10 @@ function run(args, env) {
   return execFileSync(BIN, args, { env: { ...process.env, ...env }, encoding: 'utf8' }).trim();
 }
 
-async function serve(dataDir) {
+async function serve(dataDir, extraEnv = {}) {
   const port = await freePort();
   const proc = spawn(BIN, ['serve', '--port', String(port)], {
-    env: { ...process.env, SOLUTE_DATA_DIR: dataDir, SOLUTE_HOST: '127.0.0.1', SOLUTE_LOG_LEVEL: 'warn' },
+    env: { ...process.env, SOLUTE_DATA_DIR: dataDir, SOLUTE_HOST: '127.0.0.1', SOLUTE_LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -99,17 +106,50 @@ async function sqlTimes(conn, sql, paramsOf) {
   return { p50: pct(ms, 50), p99: pct(ms, 99) };
 }
 
+/**
+ * For BENCH_QUERY_STORE=postgres: a fresh schema and a private JetStream server (a cluster process
+ * needs a log), both gone after; `env` points Solute at them.
+ */
+async function postgresSetup(dataDir) {
+  const { default: pg } = await import('pg');
+  const schema = `solute_qbench_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  const natsPort = await freePort();
+  const nats = spawn(NATS_SERVER, ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '--store_dir', path.join(dataDir, 'nats')], { stdio: 'ignore' });
+  await sleep(1000);
+  const env = { SOLUTE_STORE: PG_URL, SOLUTE_PG_SCHEMA: schema, SOLUTE_LOG: `nats://127.0.0.1:${natsPort}` };
+  const storeBytes = async () => Number((await admin.query(`SELECT sum(pg_total_relation_size(c.oid))::float8 AS b FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1`, [schema])).rows[0].b);
+  const close = async () => {
+    nats.kill('SIGTERM');
+    await new Promise((r) => (nats.exitCode !== null ? r() : nats.once('exit', r)));
+    await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    await admin.end();
+  };
+  return { env, storeBytes, close };
+}
+
 async function oneSize(n) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'solute-qbench-'));
-  const env = { SOLUTE_DATA_DIR: dataDir };
+  const pgSetup = STORE === 'postgres' ? await postgresSetup(dataDir) : null;
+  try {
+    return await measureSize(n, dataDir, pgSetup);
+  } finally {
+    await pgSetup?.close();
+    if (!KEEP) fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function measureSize(n, dataDir, pgSetup) {
+  const env = { SOLUTE_DATA_DIR: dataDir, ...pgSetup?.env };
   const key = run(['keys', 'create', '--project', 'bench', '--secret'], env);
   const t0 = performance.now();
   const seeded = run(['seed', '--events', String(n), '--users', String(USERS), '--project', 'bench', '--days', '30'], env);
   const seedSeconds = (performance.now() - t0) / 1000;
   log(`  ${seeded} (wall ${seedSeconds.toFixed(1)} s with process start)`);
-  const storeBytes = fs.statSync(path.join(dataDir, 'store', 'events.duckdb')).size;
+  const storeBytes = pgSetup ? await pgSetup.storeBytes() : fs.statSync(path.join(dataDir, 'store', 'events.duckdb')).size;
 
-  const server = await serve(dataDir);
+  const server = await serve(dataDir, pgSetup?.env);
   const now = Date.now();
   const iso = (ms) => new Date(ms).toISOString();
   // Users that exist: identified ones from the newest events.
@@ -132,6 +172,7 @@ async function oneSize(n) {
   R.retention30 = await time(server.url, key, (i) => `/api/stats/retention?startEvent=Signup%20Started&returnEvent=Login&period=week&periods=4&from=${iso(now - 30 * DAY - i * 1000)}&to=${iso(now - i * 1000)}`);
   R.breakdown30 = await time(server.url, key, (i) => `/api/stats/events?interval=day&event=Product%20Viewed&breakdown=currency&from=${iso(now - 30 * DAY - i * 1000)}&to=${iso(now - i * 1000)}`);
   await server.stop();
+  if (pgSetup) return { events: n, users: USERS, store: STORE, seedSeconds, storeBytes, results: R, ingest: null };
 
   // The identity lookup in SQL, and the hash columns' ingest cost, on the same store, server stopped.
   const db = await DuckDBInstance.create(path.join(dataDir, 'store', 'events.duckdb'), { memory_limit: '256MB', threads: '2' });
@@ -145,8 +186,7 @@ async function oneSize(n) {
   if (n >= 1_000_000) ingest = await ingestCost(conn, dataDir);
   conn.closeSync();
   db.closeSync();
-  if (!KEEP) fs.rmSync(dataDir, { recursive: true, force: true });
-  return { events: n, users: USERS, seedSeconds, storeBytes, results: R, ingest };
+  return { events: n, users: USERS, store: STORE, seedSeconds, storeBytes, results: R, ingest };
 }
 
 /** Rows/s of the processor's bulk load of a 1M-line segment, with and without uhash/ahash. */
@@ -189,7 +229,7 @@ async function ingestCost(conn, dataDir) {
 }
 
 export async function queryBench() {
-  log(`=== query benchmark: ${SIZES.join(', ')} events, ${USERS} users over 30 days; ${RUNS} timed requests each (after ${WARMUP} warm-up); load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} ===`);
+  log(`=== query benchmark (${STORE}): ${SIZES.join(', ')} events, ${USERS} users over 30 days; ${RUNS} timed requests each (after ${WARMUP} warm-up); load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} ===`);
   const sizes = [];
   for (const n of SIZES) {
     log(`seeding ${n} events...`);
@@ -199,7 +239,7 @@ export async function queryBench() {
   const cell = (r) => (r.status && r.status !== 200 ? `n/a (HTTP ${r.status})` : `${f(r.p50)} / ${f(r.p99)}`);
   const rows = [
     ['profile lookup GET /api/profiles/{id}', (s) => cell(s.results.profile)],
-    ['  identities+profiles lookup, SQL in-process', (s) => cell(s.results.identityLookupSql)],
+    ['  identities+profiles lookup, SQL in-process', (s) => (s.results.identityLookupSql ? cell(s.results.identityLookupSql) : 'n/a')],
     ['events by user GET /api/events?userId=&limit=50', (s) => cell(s.results.eventsByUser)],
     ['daily count, 30 days, UTC', (s) => cell(s.results.daily30)],
     ['daily count, 30 days, America/New_York', (s) => cell(s.results.daily30NewYork)],
@@ -210,7 +250,7 @@ export async function queryBench() {
     ['retention, weekly, 4 periods, 30 days of cohorts', (s) => cell(s.results.retention30)],
     ['daily count broken down by a property, 30 days', (s) => cell(s.results.breakdown30)],
     ['seed time (s)', (s) => s.seedSeconds.toFixed(1)],
-    ['store file (MiB)', (s) => (s.storeBytes / 2 ** 20).toFixed(0)],
+    [STORE === 'postgres' ? 'store schema, tables and indexes (MiB)' : 'store file (MiB)', (s) => (s.storeBytes / 2 ** 20).toFixed(0)],
   ];
   const head = ['p50 / p99 ms', ...sizes.map((s) => `${(s.events / 1e6).toFixed(0)}M events`)];
   const table = [head, ...rows.map(([name, fn]) => [name, ...sizes.map(fn)])];

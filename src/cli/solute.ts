@@ -34,7 +34,8 @@ const USAGE = `usage:
                                            profiles and groups are rebuilt from the events; safe to repeat
   solute seed --events N --users U [--project NAME] [--days D]
                                            write N synthetic events of U users over the last D days (30)
-                                           into the store; the server must be stopped
+                                           into the store, in arrival order; the server must be stopped
+                                           (with SOLUTE_STORE=postgres://..., into PostgreSQL: servers may run)
 
 environment: PORT, SOLUTE_DATA_DIR (default ./data) and the rest in docs/configuration.md`;
 
@@ -310,6 +311,24 @@ async function seedCommand(argv: string[]): Promise<void> {
   const opts = { project, events: count('events', values.events), users: count('users', values.users), days: count('days', values.days, 30) };
   if (opts.days > 3650) fail('--days is at most 3650');
   const config = loadConfig(process.env);
+  if (config.store !== '') {
+    // A cluster's store: the same events, generated in PostgreSQL (store/postgres/pg.seed.ts).
+    const { default: pg } = await import('pg');
+    const { PgStore } = await import('../store/postgres/pg.store.js');
+    const { seedPg } = await import('../store/postgres/pg.seed.js');
+    const { schemaFor } = await import('../store/postgres/pg.schema-name.js');
+    const schema = await schemaFor(config.store, config.pgSchema);
+    const store = await PgStore.open(config.store, { schema }); // creates or migrates the tables
+    await store.close();
+    const pool = new pg.Pool({ connectionString: config.store, max: 1, options: `-c search_path=${schema}` });
+    try {
+      const r = await seedPg(pool, { ...opts, now: Date.now(), salt: Date.now() % 1_000_000 });
+      process.stdout.write(`seeded ${r.events} events of ${opts.users} users (${r.identifiedUsers} identified) over ${opts.days} days into project ${project} (PostgreSQL, schema ${schema}) in ${r.seconds.toFixed(1)} s\n`);
+    } finally {
+      await pool.end();
+    }
+    return;
+  }
   const { DuckDbStore } = await import('../store/duckdb/duckdb.store.js');
   const { seed } = await import('../store/duckdb/seed.js');
   const file = dataPaths(config.dataDir).store;

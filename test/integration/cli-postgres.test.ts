@@ -93,4 +93,30 @@ describe.skipIf(!url)('bin/solute keys|origins|limits on PostgreSQL', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^solute: cannot open the key store in PostgreSQL \(SOLUTE_STORE\): /);
   });
+  it('seed writes the synthetic events into PostgreSQL, in arrival order, with profiles; the stats read them', async () => {
+    const env = pgEnv();
+    const r = run(env, 'seed', '--events', '3000', '--users', '200', '--project', 'seeded', '--days', '7');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^seeded 3000 events of 200 users \(\d+ identified\) over 7 days into project seeded \(PostgreSQL, schema solute_cli_pg_\w+\) in [\d.]+ s\n$/);
+    const c = new pg.Client({ connectionString: url!, options: `-c search_path=${schema}` });
+    await c.connect();
+    try {
+      const events = await c.query("SELECT count(*)::int AS n, count(DISTINCT message_id)::int AS m, min(ts)::float8 AS lo, max(ts)::float8 AS hi FROM events WHERE project = 'seeded'");
+      expect(events.rows[0]).toMatchObject({ n: 3000, m: 3000 });
+      expect(events.rows[0].hi - events.rows[0].lo).toBeLessThanOrEqual(7 * 86_400_000);
+      // Arrival order: timestamps follow seq but for the few late events.
+      const late = await c.query("SELECT count(*)::int AS n FROM (SELECT ts < lag(ts) OVER (ORDER BY seq) AS back FROM events WHERE project = 'seeded') x WHERE back");
+      expect(late.rows[0].n).toBeGreaterThan(0);
+      expect(late.rows[0].n).toBeLessThan(300);
+      const profiles = await c.query("SELECT count(*)::int AS n, min(id_count)::int AS ids FROM profiles WHERE project = 'seeded'");
+      expect(profiles.rows[0].n).toBeGreaterThan(50);
+      expect(profiles.rows[0].ids).toBe(2); // the userId and the device's anonymousId
+      // Valid JSON bodies the stats read: page views by path.
+      const pages = await c.query("SELECT count(*)::int AS n FROM events WHERE project = 'seeded' AND type = 'page' AND json_typeof(body->'context'->'page'->'path') = 'string'");
+      expect(pages.rows[0].n).toBeGreaterThan(100);
+    } finally {
+      await c.end();
+    }
+  });
 });
