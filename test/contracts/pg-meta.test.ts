@@ -99,9 +99,9 @@ describe.skipIf(!url)('PostgreSQL key store', () => {
       }
     });
 
-    /** The pids of the LISTEN connections now open. */
+    /** The pids of this file's stores' LISTEN connections now open (other test files, running at once, have their own schemas). */
     const listenerPids = async () =>
-      new Set((await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name = 'solute-keys-listen'")).rows.map((r) => r.pid));
+      new Set((await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [`solute-keys-listen:${schema}`.slice(0, 63)])).rows.map((r) => r.pid));
 
     /** Opens a watching store and finds its LISTEN connection's pid (the one that appeared). */
     async function watchingStore(logger?: PgMetaLogger) {

@@ -149,7 +149,8 @@ export class PgMetaStore implements KeyResolver, KeyAdmin {
 
   /** One dedicated connection (not the pool's: it is held for good) that LISTENs. */
   private async listen(): Promise<void> {
-    const client = new pg.Client({ ...this.pool.options, application_name: 'solute-keys-listen', keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    // Named with its schema (pg_stat_activity shows whose listener it is; PostgreSQL keeps 63 bytes).
+    const client = new pg.Client({ ...this.pool.options, application_name: `solute-keys-listen:${this.schema}`.slice(0, 63), keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
     client.on('error', (err) => this.listenerLost(client, err));
     client.on('end', () => this.listenerLost(client, null));
     client.on('notification', (msg) => {
