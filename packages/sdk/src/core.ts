@@ -13,6 +13,7 @@ const ENVELOPE = 64; // {"batch":[],"sentAt":"..."}
 const SESSION_IDLE = 30 * 60_000;
 const SESSION_MAX = 24 * 3_600_000;
 const STALE_TAB = 300_000; // without Web Locks: a tab whose heartbeat is this old is taken for closed
+const SETTLE = 1000; // a closed tab's queue is adopted once its key has been quiet this long (see adoptSoon)
 const COOKIE = 'solute_aid';
 
 /** A queued event: its JSON, when it was queued, its UTF-8 bytes, its queue order; in a keepalive request, in a request; done. */
@@ -168,6 +169,7 @@ export function create(o: SoluteOptions): Solute {
   let beatTimer: Timer | undefined;
   const waiters: Array<[number, () => void]> = [];
   const watched: Record<string, 1> = {};
+  const settling: Record<string, Timer> = {}; // closed tabs whose queue is adopted once quiet
   const adopted: Record<string, Record<string, 1>> = {}; // per closed tab taken over: its events taken
 
   const log = (...a: unknown[]) => o.debug && console.log('[solute]', ...a);
@@ -535,6 +537,16 @@ export function create(o: SoluteOptions): Solute {
     saveNow();
     schedule();
   }
+  // A closed tab's last writes (the queue without what its keepalive request carried) can reach this
+  // tab after its lock does: read too soon, the queue still holds events already sent. So the queue is
+  // adopted once its key has had no write for SETTLE ms (each write starts the wait again).
+  function adoptSoon(id: string): void {
+    clearTimeout(settling[id]);
+    settling[id] = later(() => {
+      delete settling[id];
+      adopt(id);
+    }, SETTLE);
+  }
   function watch(id: string): void {
     if (id === tab || stopped) return;
     if (locks) {
@@ -543,7 +555,7 @@ export function create(o: SoluteOptions): Solute {
         watched[id] = 1;
         locks
           .request(QP + id, () => {
-            adopt(id);
+            adoptSoon(id);
             return held;
           })
           .catch(() => undefined);
@@ -569,7 +581,8 @@ export function create(o: SoluteOptions): Solute {
     if (k.slice(0, QP.length) === QP) {
       const id = k.slice(QP.length);
       // Its lock is held here, so that tab is gone: this is its late last write.
-      if (adopted[id] && e.newValue !== null) adopt(id);
+      if (settling[id]) adoptSoon(id);
+      else if (adopted[id] && e.newValue !== null) adopt(id);
       else watch(id);
     }
     if (k.slice(0, HP.length) === HP && e.newValue === '0') watch(k.slice(HP.length));
