@@ -148,8 +148,11 @@ export function readLineKey(text: string): { p: string; s: number; m: string; r:
   }
 }
 
-/** The `e` of a line read by readBulkLine: never read (the event's JSON text is), so shared and frozen. */
-const UNPARSED: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+/**
+ * The `e` of a line whose event is not held as an object: read by readBulkLine (its JSON text is kept
+ * instead), or let go once a store has its JSON (EventStore.encodeLine). Never read; shared and frozen.
+ */
+export const EVENT_NOT_HELD: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
 /**
  * A line the bulk rule covers, read without parsing its event: the head's fields (a LogLine whose `e`
@@ -169,7 +172,7 @@ export function readBulkLine(raw: string): { line: LogLine; event: string } | nu
   } catch {
     return null;
   }
-  line.e = UNPARSED;
+  line.e = EVENT_NOT_HELD;
   if (malformed(line) !== null) return null;
   line.n ??= null;
   line.u ??= null;

@@ -217,6 +217,13 @@ const RetentionAnswer = Type.Object({
   ),
 });
 
+/** A 400 naming `tz` when Intl does not know the zone. */
+function checkTimeZone(tz: string): void {
+  if (canonicalTimeZone(tz) === null) {
+    throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [`\`tz\` ${JSON.stringify(tz.slice(0, 64))} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)`]);
+  }
+}
+
 /** [from, to) in epoch ms, or a 400 naming what is wrong. */
 function range(q: { from: string; to: string }, maxDays: number | null, why = ''): { from: number; to: number } {
   const from = parseBound('from', q.from);
@@ -239,9 +246,7 @@ export function statsRoutes(app: FastifyInstance, deps: { stats: StatsStore; key
       const q = req.query as Required<StatsEventsQuery>; // the schema's defaults fill interval and tz in
       // Echoed as sent: Intl's canonical names are sometimes the legacy ones (Asia/Kolkata -> Asia/Calcutta).
       const tz = q.tz;
-      if (canonicalTimeZone(tz) === null) {
-        throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [`\`tz\` ${JSON.stringify(q.tz.slice(0, 64))} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)`]);
-      }
+      checkTimeZone(tz);
       const why = q.interval === 'hour' ? ' with interval=hour (use interval=day for longer ranges)' : ' with interval=day';
       const { from, to } = range(q, MAX_RANGE_DAYS[q.interval], why);
       const spans = offsetSpans(tz, from, to);
@@ -337,9 +342,7 @@ export function statsRoutes(app: FastifyInstance, deps: { stats: StatsStore; key
     async (req) => {
       const q = req.query as Required<RetentionQuerySchema>; // the schema's defaults fill period, periods and tz in
       const tz = q.tz;
-      if (canonicalTimeZone(tz) === null) {
-        throw new SoluteError('SOL_ERR_QUERY_INVALID_PARAM', [`\`tz\` ${JSON.stringify(q.tz.slice(0, 64))} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)`]);
-      }
+      checkTimeZone(tz);
       const { from, to } = range(q, MAX_RANGE_DAYS.day, '');
       const returnEvent = q.returnEvent ?? q.startEvent;
       const periodDays = q.period === 'week' ? 7 : 1;

@@ -6,11 +6,7 @@
 // event after step k-1's and within the window of the start, which reaches as far as any choice can
 // for that start. A user's level is the best over their starts; step k counts the users at level >= k.
 
-/** A whole number for SQL (computed by us, inlined so the planner sees constants). */
-export function sqlInt(n: number): string {
-  if (!Number.isSafeInteger(n)) throw new Error(`not a safe integer: ${n}`);
-  return String(n);
-}
+import { sqlInt } from './sql.js';
 
 /**
  * `source`: a query of the events that may take part, with columns `u` (the user, never null), `ts`,

@@ -2,7 +2,7 @@
 // each store writes the source rows and its own day-key expression, this writes the rest in SQL that
 // DuckDB and PostgreSQL both run.
 import type { RetentionCohort, RetentionQuery } from '../contracts/stats-store.js';
-import { sqlInt } from './funnel.sql.js';
+import { sqlInt } from './sql.js';
 
 /** The period key over a day-key expression: the day itself, or its week (Monday first), floor-divided exactly. */
 export function periodKeySql(period: RetentionQuery['period'], dayKey: string, intDiv: string): string {

@@ -6,6 +6,7 @@ import type { LogLine } from '../../src/contracts/log-line.js';
 import type { EventStore } from '../../src/contracts/event-store.js';
 import type { BucketCount, CountQuery, FunnelQuery, OffsetSpan, RetentionQuery, StatsStore } from '../../src/contracts/stats-store.js';
 import { BATCH_STEPS } from '../../src/process/pipeline.js';
+import { funnelByBruteForce } from '../helpers/funnel-oracle.js';
 
 export type StatsFactory = () => Promise<{ store: EventStore; stats: StatsStore; close(): Promise<void> }>;
 
@@ -103,24 +104,7 @@ function expectedFunnel(lines: LogLine[], q: FunnelQuery): number[] {
     if (l.p !== 'fp' || u === null) continue;
     byUser.set(u, [...(byUser.get(u) ?? []), l]);
   }
-  const reached = q.steps.map(() => 0);
-  for (const ls of byUser.values()) {
-    let best = 0;
-    for (const start of ls) {
-      if (!matches(start, 0) || start.t < q.from || start.t >= q.to) continue;
-      let level = 1;
-      let prev = start.t;
-      for (let k = 1; k < q.steps.length; k++) {
-        const next = ls.filter((l) => matches(l, k) && l.t > prev && l.t <= start.t + q.windowMs).map((l) => l.t);
-        if (next.length === 0) break;
-        prev = Math.min(...next);
-        level = k + 1;
-      }
-      best = Math.max(best, level);
-    }
-    for (let k = 0; k < best; k++) reached[k]++;
-  }
-  return reached;
+  return funnelByBruteForce(byUser.values(), { steps: q.steps.length, matches, time: (l) => l.t, from: q.from, to: q.to, windowMs: q.windowMs });
 }
 
 /** The contract's retention, by brute force over the funnel fixture. */

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeEvent, postEvents, startTestServer, type TestServer } from '../helpers/solute.js';
 import { createKey, expectError, getJson, readAll, waitStored } from '../helpers/assertions.js';
+import { funnelByBruteForce } from '../helpers/funnel-oracle.js';
 
 type Ev = Record<string, any>;
 
@@ -301,29 +302,12 @@ describe('GET /api/stats/*', () => {
     const from = Date.parse('2025-03-01T00:00:00Z');
     const to = Date.parse('2025-11-05T00:00:00Z');
     type Step = { event: string; where?: { property: string; equals: string } };
-    /** Each user's best attempt over every start (the route's definition, by brute force). */
+    /** The route's definition, by brute force (test/helpers/funnel-oracle.ts). */
     const want = (steps: Step[], windowMs: number) => {
       const hit = (e: Ev & { t: number }, k: number) => e.event === steps[k].event && (steps[k].where === undefined || (e.properties as Record<string, unknown>)?.[steps[k].where!.property] === steps[k].where!.equals);
       const byUser = new Map<string, Array<Ev & { t: number }>>();
       for (const e of stored) byUser.set(who(e), [...(byUser.get(who(e)) ?? []), e]);
-      const reached = steps.map(() => 0);
-      for (const es of byUser.values()) {
-        let best = 0;
-        for (const start of es) {
-          if (!hit(start, 0) || start.t < from || start.t >= to) continue;
-          let level = 1;
-          let prev = start.t;
-          for (let k = 1; k < steps.length; k++) {
-            const next = es.filter((e) => hit(e, k) && e.t > prev && e.t <= start.t + windowMs).map((e) => e.t);
-            if (next.length === 0) break;
-            prev = Math.min(...next);
-            level = k + 1;
-          }
-          best = Math.max(best, level);
-        }
-        for (let k = 0; k < best; k++) reached[k]++;
-      }
-      return reached;
+      return funnelByBruteForce(byUser.values(), { steps: steps.length, matches: hit, time: (e) => e.t, from, to, windowMs });
     };
     const cases: Array<[Step[], number]> = [
       [[{ event: 'Signed Up' }, { event: 'Checkout' }], 6 * HOUR],

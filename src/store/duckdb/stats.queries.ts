@@ -7,6 +7,7 @@ import type { BucketCount, CountQuery, CountResult, EventTotal, FunnelQuery, Off
 import { cohortsOf, periodKeySql, retentionSql } from '../retention.sql.js';
 import { seriesOf, type SeriesRow } from '../breakdown.js';
 import { funnelRange, funnelSql } from '../funnel.sql.js';
+import { sqlInt as int } from '../sql.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -21,11 +22,6 @@ const DAY_MS = 86_400_000;
 const USER_BY_STRING = 'coalesce(user_id, anonymous_id)';
 const USER_BY_HASH = 'CASE WHEN user_id IS NOT NULL THEN coalesce(uhash, hash(user_id)) WHEN anonymous_id IS NOT NULL THEN coalesce(ahash, hash(anonymous_id)) END';
 
-/** SQL for an integer (the spans are numbers we computed; inlined so the CASE is constant-folded). */
-function int(n: number): string {
-  if (!Number.isSafeInteger(n)) throw new Error(`not a safe integer: ${n}`);
-  return String(n);
-}
 
 /** floor((ts + offset) / unit) and the unit's start, exact for negative values too. */
 const localMod = (offset: number, unit: number) => `(((ts + ${int(offset)}) % ${unit}) + ${unit}) % ${unit}`;
@@ -43,11 +39,14 @@ export function bucketKeySql(interval: CountQuery['interval'], spans: readonly O
   return `CASE ${whens.join(' ')} ELSE ${piece(spans.at(-1)!, spans.length - 1)} END`;
 }
 
+/** The json_type names of a JSON number. */
+const JSON_NUMBER_TYPES = ['BIGINT', 'UBIGINT', 'DOUBLE'];
+
 /** The tagged value of `properties[...]` at JSON pointer parameter `path` (store/breakdown.ts), NULL when not a string, number or boolean. */
 function taggedValue(path: string): string {
+  const number = `'n' || CAST(TRY_CAST(json_extract(body, ${path}) AS DOUBLE) AS VARCHAR)`;
   return `CASE json_type(body, ${path}) WHEN 'VARCHAR' THEN 's' || json_extract_string(body, ${path}) WHEN 'BOOLEAN' THEN 'b' || json_extract_string(body, ${path})
-    WHEN 'BIGINT' THEN 'n' || CAST(TRY_CAST(json_extract(body, ${path}) AS DOUBLE) AS VARCHAR) WHEN 'UBIGINT' THEN 'n' || CAST(TRY_CAST(json_extract(body, ${path}) AS DOUBLE) AS VARCHAR)
-    WHEN 'DOUBLE' THEN 'n' || CAST(TRY_CAST(json_extract(body, ${path}) AS DOUBLE) AS VARCHAR) END`;
+    ${JSON_NUMBER_TYPES.map((t) => `WHEN '${t}' THEN ${number}`).join(' ')} END`;
 }
 
 export async function countEvents(conn: DuckDBConnection, user: string, project: string, q: CountQuery): Promise<CountResult> {
@@ -115,7 +114,7 @@ function propertyPointer(key: string): string {
 function propertyEquals(path: string, value: string, equals: string | number | boolean): string {
   if (typeof equals === 'string') return `(json_type(body, ${path}) = 'VARCHAR' AND json_extract_string(body, ${path}) = ${value})`;
   if (typeof equals === 'boolean') return `(json_type(body, ${path}) = 'BOOLEAN' AND json_extract_string(body, ${path}) = ${value})`;
-  return `(json_type(body, ${path}) IN ('BIGINT', 'UBIGINT', 'DOUBLE') AND TRY_CAST(json_extract(body, ${path}) AS DOUBLE) = ${value})`;
+  return `(json_type(body, ${path}) IN (${JSON_NUMBER_TYPES.map((t) => `'${t}'`).join(', ')}) AND TRY_CAST(json_extract(body, ${path}) AS DOUBLE) = ${value})`;
 }
 
 export async function funnel(conn: DuckDBConnection, user: string, project: string, q: FunnelQuery): Promise<number[]> {

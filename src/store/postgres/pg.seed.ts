@@ -2,12 +2,8 @@
 // the embedded store's seed (store/duckdb/seed.ts: names, mix, users, arrival order), generated in
 // SQL by generate_series, in one transaction, so a cluster's queries can be measured too.
 import type pg from 'pg';
-import { SEED_EVENT_NAMES, type SeedOptions, type SeedResult } from '../duckdb/seed.js';
-import { sqlInt as int } from '../funnel.sql.js';
-
-function lit(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
-}
+import { SEED_BODY_SQL, SEED_EVENT_NAMES, type SeedOptions, type SeedResult } from '../duckdb/seed.js';
+import { sqlInt as int, sqlString as lit } from '../sql.js';
 
 export async function seedPg(pool: pg.Pool, o: SeedOptions): Promise<SeedResult> {
   const started = performance.now();
@@ -25,14 +21,7 @@ export async function seedPg(pool: pg.Pool, o: SeedOptions): Promise<SeedResult>
     await c.query(`
       INSERT INTO events (project, message_id, seq, ts, type, event, user_id, anonymous_id, body)
       SELECT project, message_id, seq, ts, type, event, user_id, anonymous_id,
-        ('{"type":"' || type || '"' || coalesce(',"event":"' || event || '"', '') ||
-          CASE WHEN type = 'page' THEN ',"name":"' || page || '"' ELSE '' END ||
-          coalesce(',"userId":"' || user_id || '"', '') || ',"anonymousId":"' || anonymous_id || '","messageId":"' || message_id ||
-          '","timestamp":"' || iso || '","originalTimestamp":"' || iso || '","sentAt":"' || iso || '","receivedAt":"' || iso || '"' ||
-          CASE type WHEN 'track' THEN ',"properties":{"value":' || round(r * 100)::int || ',"currency":"USD","path":"' || page || '"}'
-            WHEN 'identify' THEN ',"traits":{"plan":"' || CASE WHEN r < 0.2 THEN 'pro' ELSE 'free' END || '"}'
-            WHEN 'group' THEN ',"groupId":"org_' || (u % 1000) || '"' ELSE '' END ||
-          ',"context":{"library":{"name":"solute-seed","version":"1"},"page":{"path":"' || page || '"}}}')::json
+        ${SEED_BODY_SQL}
       FROM (SELECT *, to_char(to_timestamp(ts / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS iso FROM (
         SELECT ${lit(o.project)} AS project, ${int(maxSeq)} + i + 1 AS seq,
           -- In arrival order, 3% late by up to 6 hours (as the embedded seed).

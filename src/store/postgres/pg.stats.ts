@@ -7,6 +7,7 @@ import type { BucketCount, CountQuery, CountResult, EventTotal, FunnelQuery, Off
 import { cohortsOf, periodKeySql, retentionSql } from '../retention.sql.js';
 import { seriesOf, type SeriesRow } from '../breakdown.js';
 import { funnelRange, funnelSql } from '../funnel.sql.js';
+import { sqlInt as int } from '../sql.js';
 import { dec, enc } from './pg.text.js';
 
 const HOUR_MS = 3_600_000;
@@ -15,10 +16,6 @@ const DAY_MS = 86_400_000;
 /** Who an event is by: its userId, else its anonymousId (both stored encoded: distinct counts are unchanged). */
 const USER = 'coalesce(user_id, anonymous_id)';
 
-function int(n: number): string {
-  if (!Number.isSafeInteger(n)) throw new Error(`not a safe integer: ${n}`);
-  return String(n);
-}
 
 /** (ts + offset) mod unit, in [0, unit) for negative values too. */
 const localMod = (offset: number, unit: number) => `(((ts + ${int(offset)}) % ${unit}) + ${unit}) % ${unit}`;

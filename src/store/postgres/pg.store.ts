@@ -25,6 +25,7 @@ import type { Group, Profile, ProfileReader, ProfileSearch, ProfileSummary } fro
 import { migrate } from './pg.schema.js';
 import { applyStatefulSteps, underSavepoint } from './pg.state.js';
 import { isStatefulType, withWarnings } from '../stateful-lines.js';
+import { EVENT_NOT_HELD } from '../../contracts/log-line.js';
 import { readGroup, readProfile, searchProfiles } from './pg.profiles.js';
 import { ENRICHED_COLUMNS, storedEvent, type EnrichedRow } from './pg.enriched.js';
 import { dec, decNull, enc, encJson, encNull } from './pg.text.js';
@@ -69,23 +70,21 @@ const INSERT_EVENTS = `WITH r AS (
       WITH ORDINALITY AS x(project, message_id, seq, ts, type, event, user_id, anonymous_id, body, enrich, segment, o)),
   ${insertCounted('r', 'body', 'enrich')}`;
 
-/** What `line.e` becomes once encodeLine has its JSON (never read: `encoded` is). */
-const RELEASED: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
-
 export class PgStore implements EventStore, ProfileReader {
   /** Several processors commit at once anyway; one process's groups may too (pooled connections). */
   readonly concurrentCommits = true;
 
-  /**
-   * The body's JSON text, made while the parsed event is young; the parsed event of a line that the
-   * stateful steps do not read (not identify, alias or group) is let go.
-   */
+  /** Bulk-rule lines come unparsed, their enrichment stored in `events.enrich` (pg.enriched.ts). */
   readonly keepsEnrichmentBeside = true;
 
+  /**
+   * The body's JSON text, made while the parsed event is young; the parsed event of a line that the
+   * stateful steps do not read (not identify, alias or group) is let go. (Unparsed bulk-rule lines
+   * come with their text and never get here: process/pipeline.ts.)
+   */
   encodeLine(pl: ProcessedLine): void {
-    if (pl.added !== undefined) return; // a bulk-rule line: its event's text is already here (process/pipeline.ts)
     pl.encoded = encJson(pl.line.e);
-    if (!isStatefulType(pl.line.y)) pl.line.e = RELEASED;
+    if (!isStatefulType(pl.line.y)) pl.line.e = EVENT_NOT_HELD;
   }
   private closing: Promise<void> | null = null;
   /** Whether the next groups try COPY straight into events (bulkInsertEvents). */
@@ -329,6 +328,11 @@ const COPY_SPECIAL = /[\\\t\n\r]/;
 const COPY_SPECIAL_ALL = /[\\\t\n\r]/g;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
+/** `body` of a line as JSON text: what encodeLine or the pipeline left, else made now. */
+function bodyJson(pl: ProcessedLine): string {
+  return pl.encoded ?? encJson(pl.line.e);
+}
+
 /**
  * `enrich` of a line as JSON text (pg.schema.ts v3), or null. The lines of one request share their
  * additions (process/pipeline.ts hands out one object while IP and user agent repeat): encoded once.
@@ -365,11 +369,12 @@ function* copyChunks(lines: readonly ProcessedLine[], segment: number, staged: b
   // Pieces joined once per chunk: a flat string, cheaper to encode than one grown by +=.
   let parts: string[] = [];
   for (let i = 0; i < lines.length; i++) {
-    const { line: l, segment: g } = lines[i];
+    const pl = lines[i];
+    const l = pl.line;
     parts.push(
       `${copyText(enc(l.p))}\t${copyText(enc(l.m))}\t${l.s}\t${l.t}\t${copyText(enc(l.y))}\t${copyNull(l.n)}\t${copyNull(l.u)}\t${copyNull(l.a)}\t`,
-      copyText(lines[i].encoded ?? encJson(l.e)),
-      staged ? `\t${addedText(lines[i])}\t${g ?? segment}\t${i}\n` : `\t${addedText(lines[i])}\n`,
+      copyText(bodyJson(pl)),
+      `\t${addedText(pl)}${staged ? `\t${pl.segment ?? segment}\t${i}` : ''}\n`,
     );
     if (i % 1000 === 999) {
       yield parts.join('');
@@ -380,9 +385,10 @@ function* copyChunks(lines: readonly ProcessedLine[], segment: number, staged: b
 }
 
 /**
- * Inserts the lines as events in bulk (COPY into the staging table, then one INSERT ... SELECT), in
- * line order; returns the rows inserted per segment. When the database refuses some of the data, it
- * is done again by insertEvents, in chunks and then row by row, the refused rows going to `dead`.
+ * Inserts the lines as events in bulk, in line order: COPY straight into events (the direct path,
+ * COPY_EVENTS), else COPY into the staging table and one INSERT ... SELECT; returns the rows inserted
+ * per segment. When the database refuses some of the data, it is done again by insertEvents, in
+ * chunks and then row by row, the refused rows going to `dead`.
  */
 async function bulkInsertEvents(c: pg.ClientBase, segment: number, lines: ProcessedLine[], dead: DeadLetterInput[], direct: DirectCopy): Promise<Map<number, number>> {
   if (lines.length === 0) return new Map();
@@ -413,7 +419,7 @@ function rowsJson(lines: readonly ProcessedLine[], segment: number): string {
   let out = '[';
   for (let i = 0; i < lines.length; i++) {
     const { line: l, segment: g } = lines[i];
-    out += `${i === 0 ? '' : ','}{"p":${str(enc(l.p))},"m":${str(enc(l.m))},"s":${l.s},"t":${l.t},"y":${str(enc(l.y))},"n":${strNull(l.n)},"u":${strNull(l.u)},"a":${strNull(l.a)},"e":${lines[i].encoded ?? encJson(l.e)},"x":${addedJson(lines[i]) ?? 'null'},"g":${g ?? segment}}`;
+    out += `${i === 0 ? '' : ','}{"p":${str(enc(l.p))},"m":${str(enc(l.m))},"s":${l.s},"t":${l.t},"y":${str(enc(l.y))},"n":${strNull(l.n)},"u":${strNull(l.u)},"a":${strNull(l.a)},"e":${bodyJson(lines[i])},"x":${addedJson(lines[i]) ?? 'null'},"g":${g ?? segment}}`;
   }
   return out + ']';
 }
