@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 
 const MiB = 1024 * 1024;
@@ -43,7 +44,11 @@ export const ConfigSchema = Type.Object(
     /** DuckDB's checkpoint_threshold: WAL size that triggers a checkpoint. Larger loads faster (fewer,
      * bigger checkpoints: 106k→134k rows/s from 16MB to 256MB here) but replays more WAL after a crash. */
     storeCheckpointThreshold: Type.String({ default: '256MB' }),
-    storeThreads: Type.Integer({ minimum: 1, default: 2 }),
+    /** DuckDB's worker threads, for loads and queries alike (one setting per database). Default: one core
+     * fewer than the machine has, at least 1, so a load never takes the core the event loop answers on:
+     * on 2 cores, 1 thread loaded as fast as 2 for about 30% less CPU an event, and under load the
+     * sustained rate rose ~40% (BENCHMARKS.md); queries on an idle machine take ~1.6x longer than with 2. */
+    storeThreads: Type.Integer({ minimum: 1, default: Math.max(1, os.availableParallelism() - 1) }),
     /** Queued events one embedded load may take (whole segments, at least one): a backlog is stored in
      * few large transactions (the stateful steps' statements and the commit paid per load). */
     processorBatchEvents: Type.Integer({ minimum: 1, default: 131_072 }),

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONFIG_ENV_VARS, loadConfig } from '../src/config.js';
@@ -18,6 +19,7 @@ describe('configuration', () => {
       expect(row, name).not.toBeNull();
       const value = (cfg as Record<string, unknown>)[key];
       if (key === 'dataDir') expect(path.resolve(row![1])).toBe(value);
+      else if (key === 'storeThreads') (expect(row![1]).toBe('cores - 1'), expect(value).toBe(Math.max(1, os.availableParallelism() - 1)));
       else expect(row![1], name).toBe(String(value));
     }
   });
