@@ -4,7 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { MAX_EVENT_DEPTH, checkEvent, checkSegmentEvent, isIsoDateTime } from './check-event.js';
-import { EVENT_TYPES, MESSAGE_ID_MAX, type EventType } from './event.schema.js';
+import { ALL_EVENT_TYPES, EVENT_TYPES, Event, MESSAGE_ID_MAX, SegmentEvent, type EventType } from './event.schema.js';
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
 
 /** Does this JSON value hold a `__proto__` key, or a `constructor` object with a `prototype` key, anywhere? */
 function hasForbiddenKey(v: unknown): boolean {
@@ -298,6 +300,111 @@ describe('checkEvent and checkSegmentEvent (hostile values)', () => {
         expect(msg, m.name).toContain(m.says(e));
       }),
       { numRuns: 600 },
+    );
+  });
+});
+
+
+// ---- the hand-written check against Ajv compiling the documented schema ------------------------
+
+/**
+ * The check as it was before it was written out by hand: Ajv compiling event.schema.ts (first error
+ * only), its error turned into the same messages, then the rules the schema cannot say. The
+ * hand-written check must give the same answer for every input.
+ */
+function ajvOracle(segment: boolean): (v: unknown) => string | null {
+  const ajv = new Ajv({ allErrors: false, strict: false });
+  (addFormats as unknown as (a: Ajv, f: string[]) => void)(ajv, ['date-time']);
+  const validate = ajv.compile(segment ? SegmentEvent : Event);
+  const types: readonly string[] = segment ? ALL_EVENT_TYPES : EVENT_TYPES;
+  const describe = (err: ErrorObject | undefined): string => {
+    if (!err) return 'event is invalid';
+    const field = err.instancePath ? '`' + err.instancePath.slice(1).replace(/\//g, '.') + '`' : 'event';
+    switch (err.keyword) {
+      case 'required':
+        return `\`${(err.params as { missingProperty: string }).missingProperty}\` is required`;
+      case 'type': {
+        const t = (err.params as { type: string }).type;
+        return `${field} must be ${t === 'object' ? 'an' : 'a'} ${t}`;
+      }
+      case 'enum':
+        return `${field} must be one of ${types.join(', ')}`;
+      case 'format':
+        return `${field} must be an ISO 8601 date-time with a time zone, e.g. 2025-01-15T10:30:00Z`;
+      case 'minLength':
+        return `${field} must not be empty`;
+      case 'maxLength':
+        return `${field} must be at most ${(err.params as { limit: number }).limit} characters`;
+      default:
+        return `${field} ${err.message ?? 'is invalid'}`;
+    }
+  };
+  const check = segment ? checkSegmentEvent : checkEvent;
+  return (v) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'event must be a JSON object';
+    if (!validate(v)) return describe(validate.errors?.[0]);
+    // Past the schema, both run the same code (the cross-field rules and the walk): the hand-written
+    // check's answer on a schema-valid event is compared only for schema-valid-ness.
+    const answer = check(v);
+    return answer !== null && / is required$| must be | must not be /.test(answer) && !/ is required for | or `anonymousId` is required/.test(answer) ? 'SCHEMA ERROR AFTER AJV PASSED: ' + answer : answer;
+  };
+}
+
+/** Date-times at and past each rule of RFC 3339 and of the digit-by-digit fast path. */
+const DATE_TIMES = [
+    '2025-01-15T10:30:00Z', '2025-01-15T10:30:00.123Z', '2024-02-29T00:00:00.000Z', '2025-02-29T00:00:00.000Z', '2025-04-31T00:00:00.000Z',
+    '2025-13-01T00:00:00.000Z', '2025-00-10T00:00:00.000Z', '2025-01-00T00:00:00.000Z', '2025-01-15T24:00:00.000Z', '2025-01-15T23:60:00.000Z',
+    '2016-12-31T23:59:60.000Z', '2016-12-31T23:59:60Z', '2025-01-15T10:30:61.000Z', '2025-01-15t10:30:00.000z', '2025-01-15 10:30:00.000Z',
+    '2025-01-15T10:30:00.000+02:00', '2025-01-15T10:30:00', '1900-02-29T00:00:00.000Z', '2000-02-29T00:00:00.000Z', '+2025-01-15T10:30:00Z',
+    '2025-01-15T10:30:00.1234Z', '2025-01-15T10:30:00.12Z', '2025-01-15X10:30:00.000Z', '2025-01-15T10:30:0a.000Z', '２025-01-15T10:30:00.000Z',
+];
+
+/** Values that probe each schema rule: wrong types, empty, at and past the lengths, odd date-times. */
+const probe = fc.oneof(
+  fc.constantFrom(undefined, null, '', 'x', 0, 1.5, true, false, [], {}, ['a'], { a: 1 }),
+  fc.constantFrom('track', 'identify', 'page', 'group', 'alias', 'screen', 'Track', 'TRACK', 'screen '),
+  fc.constantFrom(...DATE_TIMES),
+  fc.integer({ min: 190, max: 210 }).map((n) => 'm'.repeat(n)),
+  fc.integer({ min: 1015, max: 1030 }).map((n) => 'u'.repeat(n)),
+  fc.integer({ min: 95, max: 105 }).map((n) => '📦'.repeat(n)),
+  fc.integer({ min: 505, max: 520 }).map((n) => '📦'.repeat(n)),
+  fc.integer({ min: 1020, max: 1030 }).map((n) => '\ud83d'.repeat(n)),
+  fc.string({ maxLength: 6 }),
+  fc.jsonValue({ maxDepth: 2 }),
+);
+const FIELDS = ['type', 'messageId', 'timestamp', 'context', 'userId', 'anonymousId', 'event', 'properties', 'traits', 'name', 'category', 'groupId', 'previousId'];
+
+describe('the hand-written check gives Ajv\'s answer on the documented schema', () => {
+  it.each([false, true])('segment routes: %s', (segment) => {
+    const oracle = ajvOracle(segment);
+    const check = segment ? checkSegmentEvent : checkEvent;
+    fc.assert(
+      fc.property(validEvent, fc.array(fc.tuple(fc.constantFrom(...FIELDS), probe), { minLength: 1, maxLength: 4 }), (e, changes) => {
+        const broken: Record<string, unknown> = { ...e };
+        for (const [f, v] of changes) {
+          if (v === undefined) delete broken[f];
+          else broken[f] = v;
+        }
+        expect(check(broken), JSON.stringify(changes)).toBe(oracle(broken));
+      }),
+      { numRuns: 3000 },
+    );
+    const base = { type: 'track', event: 'e', messageId: 'm', userId: 'u', context: {} };
+    for (const timestamp of [...DATE_TIMES, ...DATE_TIMES.map((t) => t.replace('.000Z', '.999Z'))]) {
+      expect(check({ ...base, timestamp }), timestamp).toBe(oracle({ ...base, timestamp }));
+    }
+    fc.assert(
+      fc.property(fc.date({ min: new Date(-62167219200000), max: new Date(253402300799999), noInvalidDate: true }), (d) => {
+        const timestamp = d.toISOString();
+        expect(check({ ...base, timestamp }), timestamp).toBe(oracle({ ...base, timestamp }));
+      }),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.oneof(hostileValue, validEvent), (v) => {
+        expect(check(v)).toBe(oracle(v));
+      }),
+      { numRuns: 500 },
     );
   });
 });

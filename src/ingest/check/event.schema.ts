@@ -11,7 +11,7 @@ export type EventType = (typeof EVENT_TYPES)[number];
 export type AnyEventType = (typeof ALL_EVENT_TYPES)[number];
 
 export const MESSAGE_ID_MAX = 200;
-const ID_MAX = 1024;
+export const ID_MAX = 1024;
 
 // Optional fields may also be null, meaning absent: Segment's SDKs send `userId: null` for anonymous
 // users, and `name: null` on pages. (`nullable` is Ajv's OpenAPI keyword.)
