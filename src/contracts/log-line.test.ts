@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lineHead, lineTail, parseLine, readBulkLine } from './log-line.js';
+import { lineHead, lineTail, parseLine, readBulkLine, readLineKeyAt } from './log-line.js';
 
 /** A line as the edge writes it (without its \n). */
 function line(event: Record<string, unknown>, bulk = true, ip: string | null = '203.0.113.7'): string {
@@ -28,5 +28,28 @@ describe('readBulkLine', () => {
     expect(readBulkLine(line(event).slice(0, -3))).toBeNull(); // cut short
     expect(readBulkLine(line(event).replace('"s":42', '"s":"42"'))).toBeNull(); // a damaged head
     expect(readBulkLine('{"v":2,"c":1,"p":"shop"')).toBeNull();
+  });
+});
+
+describe('readLineKeyAt', () => {
+  const v2 = (seq: number, assigned = false) =>
+    lineHead('proj "x"', seq % 2 === 0) + seq + lineTail({ type: 'track', messageId: `m-${seq} é`, event: 'E' }, 1000 + seq, 86_400_000 * 3 + seq, 'null', null, assigned, JSON.stringify({ type: 'track', text: ',"e":{ inside the event' }));
+  const v1 = (seq: number) => JSON.stringify({ p: 'old', s: seq, t: 1, y: 'track', m: `v1-${seq}`, e: { messageId: `v1-${seq}`, receivedAt: '1970-01-04T00:00:00.005Z' } }) + '\n';
+
+  it('reads each line of a file from its head alone, and only inside its own bytes', () => {
+    const lines = [v2(1), '{"v":2,"c":1,"p":"damaged, no event mark"}\n', v2(2, true), v1(3), 'not json\n', '\n', '{"v":2,\n', v2(4)];
+    const file = Buffer.from(lines.join(''));
+    const got = [];
+    for (let start = 0, end = file.indexOf(10); end >= 0; start = end + 1, end = file.indexOf(10, start)) got.push(readLineKeyAt(file, start, end));
+    expect(got).toEqual([
+      { p: 'proj "x"', s: 1, m: 'm-1 é', r: 86_400_000 * 3 + 1 },
+      null, // no `,"e":{` before its own newline: the next line's mark is not taken
+      { p: 'proj "x"', s: 2, m: 'm-2 é', r: 86_400_000 * 3 + 2, k: 0 },
+      { p: 'old', s: 3, m: 'v1-3', r: 86_400_000 * 3 + 5 },
+      null,
+      null,
+      null,
+      { p: 'proj "x"', s: 4, m: 'm-4 é', r: 86_400_000 * 3 + 4 },
+    ]);
   });
 });

@@ -15,7 +15,7 @@
 //   p s t y n u a m  the project, the sequence number, the corrected timestamp (epoch ms) and the
 //      fields the store indexes (null when absent), repeated beside the event.
 //   r  receivedAt as epoch ms: with p and m, what recovery needs to rebuild the line's dedupe key,
-//      read from the line's head without parsing the event (readLineKey).
+//      read from the line's head without parsing the event (readLineKeyAt).
 //   i  the request's client IP as the edge saw it (the socket's peer, or X-Forwarded-For through a
 //      trusted proxy), already in its stored form: IPv4-mapped IPv6 unmapped, its /24 or /48 with
 //      SOLUTE_IP_MODE=truncate, null when unknown or with drop. What enrichment puts in context.ip.
@@ -122,30 +122,52 @@ export function parseLine(raw: string): LogLine {
   return l;
 }
 
+/** What readLineKeyAt reads of a line. */
+export interface LineKey {
+  p: string;
+  s: number;
+  m: string;
+  r: number;
+  k?: 0;
+}
+
+const V2_HEAD = `{"v":${LOG_FORMAT_VERSION},`;
+const V2_HEAD_BYTES = Buffer.from(V2_HEAD);
+const EVENT_MARK = ',"e":{';
+
 /**
  * What recovery needs of a line to rebuild its dedupe key: its project, sequence number, messageId,
  * receivedAt (epoch ms), and whether it has a key; null when it is damaged. A version 2 line is read
  * from its head only (everything before `"e"`: no string in the head can hold `,"e":` unescaped), so a
- * restart on a large backlog does not parse every event.
+ * restart on a large backlog does not parse every event. The line is bytes [start, end) of a segment
+ * file; only its head is decoded (the events' text, two thirds of a line, is never needed).
  */
-export function readLineKey(text: string): { p: string; s: number; m: string; r: number; k?: 0 } | null {
+export function readLineKeyAt(file: Buffer, start: number, end: number): LineKey | null {
   try {
-    if (text.startsWith(`{"v":${LOG_FORMAT_VERSION},`)) {
-      const at = text.indexOf(',"e":{');
-      if (at < 0) return null;
-      const head = JSON.parse(text.slice(0, at) + '}') as { p?: unknown; s?: unknown; m?: unknown; r?: unknown; k?: unknown };
-      if (typeof head.p !== 'string' || !Number.isSafeInteger(head.s) || typeof head.m !== 'string' || !Number.isSafeInteger(head.r)) return null;
-      return { p: head.p, s: head.s as number, m: head.m, r: head.r as number, ...(head.k === 0 ? { k: 0 as const } : {}) };
+    if (end - start >= V2_HEAD_BYTES.length && file.compare(V2_HEAD_BYTES, 0, V2_HEAD_BYTES.length, start, start + V2_HEAD_BYTES.length) === 0) {
+      const at = file.indexOf(EVENT_MARK, start);
+      return at < 0 || at >= end ? null : keyOfHead(file.toString('utf8', start, at));
     }
-    const line = JSON.parse(text) as { p?: unknown; s?: unknown; k?: unknown; e?: { messageId?: unknown; receivedAt?: unknown } };
-    if (typeof line.p !== 'string' || typeof line.s !== 'number' || typeof line.e?.messageId !== 'string') return null;
-    if (typeof line.e.receivedAt !== 'string') return null;
-    const r = Date.parse(line.e.receivedAt);
-    if (!Number.isFinite(r)) return null;
-    return { p: line.p, s: line.s, m: line.e.messageId, r, ...(line.k === 0 ? { k: 0 as const } : {}) };
+    return keyOfV1Line(file.toString('utf8', start, end));
   } catch {
     return null;
   }
+}
+
+function keyOfHead(head: string): LineKey | null {
+  const h = JSON.parse(head + '}') as { p?: unknown; s?: unknown; m?: unknown; r?: unknown; k?: unknown };
+  if (typeof h.p !== 'string' || !Number.isSafeInteger(h.s) || typeof h.m !== 'string' || !Number.isSafeInteger(h.r)) return null;
+  return { p: h.p, s: h.s as number, m: h.m, r: h.r as number, ...(h.k === 0 ? { k: 0 as const } : {}) };
+}
+
+/** A version 1 line (or one that claims no version): parsed whole. Throws when it does not parse. */
+function keyOfV1Line(text: string): LineKey | null {
+  const line = JSON.parse(text) as { p?: unknown; s?: unknown; k?: unknown; e?: { messageId?: unknown; receivedAt?: unknown } };
+  if (typeof line.p !== 'string' || typeof line.s !== 'number' || typeof line.e?.messageId !== 'string') return null;
+  if (typeof line.e.receivedAt !== 'string') return null;
+  const r = Date.parse(line.e.receivedAt);
+  if (!Number.isFinite(r)) return null;
+  return { p: line.p, s: line.s, m: line.e.messageId, r, ...(line.k === 0 ? { k: 0 as const } : {}) };
 }
 
 /**
@@ -163,7 +185,7 @@ export const EVENT_NOT_HELD: Record<string, unknown> = Object.freeze({}) as Reco
 export function readBulkLine(raw: string): { line: LogLine; event: string } | null {
   if (!raw.startsWith(BULK_LINE_HEAD) || raw.charCodeAt(raw.length - 1) !== 0x7d /* } */) return null;
   if (mayHoldLoneSurrogate(raw) || raw.includes('\\u0000') || raw.includes('\\u0001')) return null;
-  // No string in the head can hold `,"e":{` unescaped (see readLineKey).
+  // No string in the head can hold `,"e":{` unescaped (see readLineKeyAt).
   const at = raw.indexOf(',"e":{');
   if (at < 0) return null;
   let line: LogLine;

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { syncDir } from '../lib/durable-fs.js';
 import type { AppendBatch, ClosedSegment, EventLog } from '../contracts/event-log.js';
-import { readLineKey } from '../contracts/log-line.js';
+import { readLineKeyAt } from '../contracts/log-line.js';
 
 /** Text per write (UTF-16 units; at most 3 bytes each in UTF-8): a group of appends stops growing past it. */
 const GROUP_MAX_CHARS = 8 * 1024 * 1024;
@@ -91,9 +91,9 @@ export async function listSegments(dir: string): Promise<Array<{ id: number; fil
 
 /**
  * Cuts a torn last line (a write that a crash interrupted, never acknowledged) off a segment.
- * Returns the segment's content, one string per complete line.
+ * Returns the segment's content: complete lines, each ending in a newline.
  */
-export async function repairAndReadSegment(file: string): Promise<string[]> {
+export async function repairSegment(file: string): Promise<Buffer> {
   const buf = await fs.readFile(file);
   const end = buf.lastIndexOf(0x0a) + 1;
   if (end < buf.length) {
@@ -102,8 +102,7 @@ export async function repairAndReadSegment(file: string): Promise<string[]> {
     await fh.datasync();
     await fh.close();
   }
-  const text = buf.toString('utf8', 0, end);
-  return text.length === 0 ? [] : text.slice(0, -1).split('\n');
+  return buf.subarray(0, end);
 }
 
 export class SegmentLog implements EventLog {
@@ -394,20 +393,22 @@ export async function recoverSegments(
       await fs.rm(file, { force: true });
       continue;
     }
-    const lines = await repairAndReadSegment(file);
-    if (lines.length === 0) {
+    const content = await repairSegment(file);
+    let count = 0;
+    for (let at = content.indexOf(0x0a); at >= 0; at = content.indexOf(0x0a, at + 1)) count++;
+    if (count === 0) {
       await fs.rm(file, { force: true });
       continue;
     }
-    const keys = new Uint32Array(lines.length * 4);
-    const days = new Uint16Array(lines.length);
+    const keys = new Uint32Array(count * 4);
+    const days = new Uint16Array(count);
     const projects: string[] = [];
     const eventsByProject = new Map<string, number>();
     let n = 0;
-    for (const text of lines) {
+    for (let start = 0, end = content.indexOf(0x0a); end >= 0; start = end + 1, end = content.indexOf(0x0a, start)) {
       // A line that does not parse (a damaged file) has no key to learn; the processor sends it
-      // to the dead-letter table with its reason.
-      const line = readLineKey(text);
+      // to the dead-letter table with its reason. Only the line's head is decoded.
+      const line = readLineKeyAt(content, start, end);
       if (!line) continue;
       eventsByProject.set(line.p, (eventsByProject.get(line.p) ?? 0) + 1);
       if (line.s > maxSeq) maxSeq = line.s;
@@ -416,7 +417,7 @@ export async function recoverSegments(
       days[n++] = Math.floor(line.r / 86_400_000);
       projects.push(line.p);
     }
-    segments.push({ id, file, count: lines.length, keys: keys.subarray(0, n * 4), days: days.subarray(0, n), projects, eventsByProject });
+    segments.push({ id, file, count, keys: keys.subarray(0, n * 4), days: days.subarray(0, n), projects, eventsByProject });
   }
   await fs.rm(path.join(dir, '.probe'), { force: true });
   return { segments, maxSeq };
