@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { syncDir } from '../lib/durable-fs.js';
+import { readWholeFile } from '../lib/read-whole.js';
 import type { AppendBatch, ClosedSegment, EventLog } from '../contracts/event-log.js';
 import { readLineKeyAt } from '../contracts/log-line.js';
 
@@ -94,7 +95,7 @@ export async function listSegments(dir: string): Promise<Array<{ id: number; fil
  * Returns the segment's content: complete lines, each ending in a newline.
  */
 export async function repairSegment(file: string): Promise<Buffer> {
-  const buf = await fs.readFile(file);
+  const buf = await readWholeFile(file);
   const end = buf.lastIndexOf(0x0a) + 1;
   if (end < buf.length) {
     await fs.truncate(file, end);

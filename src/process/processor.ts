@@ -10,6 +10,7 @@ import type { BatchSteps, BulkEnrich, DeadLetter, EventStore, LoadResult, Replay
 import type { EventStep } from './pipeline.js';
 import { BatchLoader } from './batch-loader.js';
 import { Tally } from '../lib/tally.js';
+import { readWholeFile } from '../lib/read-whole.js';
 
 export interface ProcessorDeps {
   store: EventStore;
@@ -116,7 +117,7 @@ export class Processor {
     if (group.length > 1 && this.deps.fileLoader) this.deps.logger.warn({ segments: group.map((g) => g.id) }, 'segments not read in bulk; storing them one by one');
     const total: LoadResult = { stored: 0, deadLettered: 0 };
     for (const segment of group) {
-      const r = (group.length > 1 ? await this.loadInBulk([segment]) : null) ?? (await this.loader.load(segment.id, await fs.readFile(segment.file, 'utf8')));
+      const r = (group.length > 1 ? await this.loadInBulk([segment]) : null) ?? (await this.loader.load(segment.id, (await readWholeFile(segment.file)).toString('utf8')));
       total.stored += r.stored;
       total.deadLettered += r.deadLettered;
       if (r.warnings) (total.warnings ??= []).push(...r.warnings);

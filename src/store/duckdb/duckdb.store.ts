@@ -26,6 +26,7 @@ import { applyStatefulSteps } from './duckdb.state.js';
 import { addUserAgents, insertBulkLines } from './duckdb.bulk.js';
 import { ENRICHMENT_COLUMNS, ENRICHMENT_JOIN, storedEvent, type EnrichedRow } from './duckdb.enriched.js';
 import { linesOutsideBulkRule } from '../../contracts/log-line.js';
+import { readWholeFile } from '../../lib/read-whole.js';
 import { readGroup, readProfile, searchProfiles } from './duckdb.profiles.js';
 import type { Group, Profile, ProfileReader, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
 import { withWarnings } from '../stateful-lines.js';
@@ -115,7 +116,7 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
     const slowDead: DeadLetterInput[] = [];
     let firstSeq = Infinity;
     for (const segment of todo) {
-      const others = linesOutsideBulkRule(await fs.readFile(segment.file));
+      const others = linesOutsideBulkRule(await readWholeFile(segment.file));
       if (others.firstSeq === null) return null;
       firstSeq = Math.min(firstSeq, others.firstSeq);
       const r = enrich.perEvent(segment.id, others.raws, others.indexes);
