@@ -1,7 +1,6 @@
 // Helpers to run Solute for real in tests: in-process (startSolute) or as `bin/solute serve` children.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
@@ -11,9 +10,8 @@ import { startSolute, type RunningSolute, type StartOptions } from '../../src/ma
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const BIN = path.join(ROOT, 'bin', 'solute');
 
-export function tempDir(prefix = 'solute-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { tempDir } from './temp-dirs.js';
+import { tempDir } from './temp-dirs.js';
 
 /** Runs `bin/solute ...args` against dataDir and returns its stdout, trimmed. */
 export function cli(dataDir: string, ...args: string[]): string {
