@@ -112,12 +112,16 @@ describe.skipIf(!pgUrl || !nats)('cluster: the bounded stream', () => {
     const processor = await start('processor');
     expect((await (await fetch(`${processor.url}/readyz`)).json()) as unknown).toMatchObject({ checks: { processorRunning: true } });
     await until('the drain', async () => (await metric(ingest.url, 'solute_processing_backlog_events')) === 0, 20_000);
-    const again = await postEvents(ingest.url, writeKey, { batch: [makeEvent()], sentAt: new Date().toISOString() });
+    const last = makeEvent();
+    const lastId = last.messageId as string;
+    const again = await postEvents(ingest.url, writeKey, { batch: [last], sentAt: new Date().toISOString() });
     expect(again.status, JSON.stringify(again.body)).toBe(200);
-    await until('the last event stored', async () => (await metric(ingest.url, 'solute_processing_backlog_events')) === 0, 20_000);
     const db = new pg.Client({ connectionString: pgUrl!, options: `-c search_path=${schema}` });
     await db.connect();
     try {
+      // The backlog gauge is refreshed each second: right after this request it may still read the 0
+      // of before it (the test once queried before the 13th event was stored). Wait for the row instead.
+      await until('the last event stored', async () => (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM events WHERE message_id = $1', [lastId])).rows[0].n === 1, 20_000);
       const rows = (await db.query<{ m: string; n: number }>('SELECT message_id AS m, count(*)::int AS n FROM events GROUP BY message_id')).rows;
       expect(rows).toHaveLength(13);
       expect(rows.every((r) => r.n === 1)).toBe(true);
