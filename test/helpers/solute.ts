@@ -10,8 +10,9 @@ import { startSolute, type RunningSolute, type StartOptions } from '../../src/ma
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const BIN = path.join(ROOT, 'bin', 'solute');
 
-export { tempDir } from './temp-dirs.js';
 import { tempDir } from './temp-dirs.js';
+
+export { tempDir };
 
 /** Runs `bin/solute ...args` against dataDir and returns its stdout, trimmed. */
 export function cli(dataDir: string, ...args: string[]): string {

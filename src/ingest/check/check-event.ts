@@ -98,7 +98,11 @@ function isObject(v: unknown): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The string's length in code points (a surrogate pair counts once), as JSON Schema's maxLength counts. */
+/**
+ * The string's length in code points (a surrogate pair counts once), as JSON Schema's maxLength counts
+ * (Ajv's runtime ucs2length; not imported: Node and Vitest hand that CommonJS default export over
+ * differently, one as the module, the other as the function).
+ */
 function codePoints(s: string): number {
   let n = 0;
   for (let i = 0; i < s.length; i++, n++) {
@@ -180,6 +184,8 @@ export function isIsoDateTime(value: unknown): value is string {
 
 const RFC3339_DATE_TIME = (fullFormats['date-time'] as { validate: (s: string) => boolean }).validate;
 const DAYS_IN_MONTH = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+/** The digits' positions in `YYYY-MM-DDTHH:MM:SS.sssZ`. */
+const DIGITS_24 = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
 
 /**
  * RFC 3339 date-time with a zone (ajv-formats' `date-time`, the schema's format). The form every SDK
@@ -201,4 +207,3 @@ function isDateTime(s: string): boolean {
   if (d(17) * 10 + d(18) > 59) return RFC3339_DATE_TIME(s);
   return true;
 }
-const DIGITS_24 = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22];
