@@ -1,6 +1,7 @@
 // The embedded store's tables and their migrations, run at open. `schema_version` records the last
 // migration applied; each migration runs in its own transaction, so a crash leaves either version.
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { SUMMARY_TABLES, buildSummaries } from './duckdb.summaries.js';
 
 const V1 = `
 CREATE TABLE IF NOT EXISTS events (
@@ -98,7 +99,16 @@ ALTER TABLE events ADD COLUMN ip VARCHAR;
 ALTER TABLE events ADD COLUMN ua VARCHAR;
 CREATE TABLE user_agents (ua VARCHAR PRIMARY KEY, browser JSON, os JSON, device JSON);`;
 
-const MIGRATIONS = [V1, V2, V3, V4];
+/**
+ * v5 (issue 11): the summaries the processor keeps beside the events (duckdb.summaries.ts), built here
+ * for the events already stored.
+ */
+async function V5(db: DuckDBConnection): Promise<void> {
+  await db.run(SUMMARY_TABLES);
+  await buildSummaries(db);
+}
+
+const MIGRATIONS: Array<string | ((db: DuckDBConnection) => Promise<void>)> = [V1, V2, V3, V4, V5];
 
 /** Applies the migrations the store lacks, up to `target` (tests stop early to make an older store). */
 export async function migrate(db: DuckDBConnection, target = MIGRATIONS.length): Promise<void> {
@@ -114,7 +124,8 @@ export async function migrate(db: DuckDBConnection, target = MIGRATIONS.length):
   for (let v = version; v < target; v++) {
     await db.run('BEGIN TRANSACTION');
     try {
-      await db.run(MIGRATIONS[v]);
+      const step = MIGRATIONS[v];
+      await (typeof step === 'string' ? db.run(step) : step(db));
       await db.run('INSERT INTO schema_version VALUES ($1)', [v + 1]);
       await db.run('COMMIT');
     } catch (err) {

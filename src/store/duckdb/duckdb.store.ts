@@ -30,6 +30,7 @@ import { readWholeFile } from '../../lib/read-whole.js';
 import { readGroup, readProfile, searchProfiles } from './duckdb.profiles.js';
 import type { Group, Profile, ProfileReader, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
 import { withWarnings } from '../stateful-lines.js';
+import { addToSummaries } from './duckdb.summaries.js';
 
 // The log line's fields in the order of the events table's columns (see contracts/event-log.ts LogLine).
 const COLUMNS = `{p:'VARCHAR', s:'BIGINT', t:'BIGINT', y:'VARCHAR', n:'VARCHAR', u:'VARCHAR', a:'VARCHAR', m:'VARCHAR', e:'JSON'}`;
@@ -90,6 +91,8 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
       this.transaction(async () => {
         const { keep, dead, warnings } = await applyStatefulSteps(w, batch.segment, batch.lines, steps);
         const stored = await this.insertEvents(batch.segment, keep, dead, bulk);
+        // Every row this batch stored has a seq from its segment; later segments are not stored yet.
+        if (keep.length > 0) await addToSummaries(w, `seq >= ${keep.reduce((m, pl) => Math.min(m, Math.floor(pl.line.s)), Infinity)}`);
         const deadLetters = [...batch.deadLetters, ...dead];
         await this.insertDeadLetters(deadLetters);
         await w.run('INSERT INTO segments VALUES ($1, $2, $3, now())', [batch.segment, stored, deadLetters.length]);
@@ -133,6 +136,7 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
         await addUserAgents(w, firstSeq, enrich);
         const { keep, dead, warnings } = await applyStatefulSteps(w, batchId, slow, steps);
         await this.insertEvents(batchId, keep, dead, bulk);
+        await addToSummaries(w, `seq >= ${Math.floor(firstSeq)}`);
         const deadLetters = [...slowDead, ...dead];
         await this.insertDeadLetters(deadLetters);
         // Per segment, what it stored and set apart (each line's own segment).
@@ -191,6 +195,8 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
       const { keep, dead } = await applyStatefulSteps(w, -1, live, steps);
       const dead2: DeadLetterInput[] = [];
       const stored = await this.insertEvents(-1, keep, dead2, bulk);
+      // A replayed line keeps its seq, which no stored row has (the line was never stored).
+      if (stored > 0) await addToSummaries(w, `seq IN (${keep.map((pl) => Math.floor(pl.line.s)).join(',')})`);
       const byLine = new Map(live.map((l) => [l as ProcessedLine, l.deadLetterId]));
       for (const d of dead) {
         const pl = live.find((l) => l.raw === d.raw && l.index === d.index);

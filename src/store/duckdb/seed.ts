@@ -4,6 +4,7 @@
 // messageIds, `seed-<run>-<i>`, are unique anyway).
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlInt as int, sqlString as lit } from '../sql.js';
+import { addToSummaries } from './duckdb.summaries.js';
 
 export interface SeedOptions {
   project: string;
@@ -88,6 +89,7 @@ export async function seed(conn: DuckDBConnection, o: SeedOptions): Promise<Seed
           u, ${x(7)} AS r
         FROM (SELECT i, least(${int(o.users - 1)}, floor(${int(o.users)} * pow(${x(1)}, 1.5)))::BIGINT AS u, ${x(3)} AS t FROM range(${int(o.events)}) r(i))
       ))`);
+    await addToSummaries(conn, `seq > ${int(maxSeq)}`);
     // Every identified user who has an event: userId and anonymousId both lead to the profile keyed by the userId.
     await conn.run(`
       CREATE TEMP TABLE seed_users AS

@@ -8,6 +8,7 @@ import { cohortsOf, periodKeySql, retentionSql } from '../retention.sql.js';
 import { seriesOf, type SeriesRow } from '../breakdown.js';
 import { funnelRange, funnelSql } from '../funnel.sql.js';
 import { sqlInt as int } from '../sql.js';
+import { countFromSummaries, retentionFromSummaries, topEventsFromSummaries, usableForCount, usableForRetention, usableForTopEvents } from './stats.from-summaries.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -50,6 +51,12 @@ function taggedValue(path: string): string {
 }
 
 export async function countEvents(conn: DuckDBConnection, user: string, project: string, q: CountQuery): Promise<CountResult> {
+  if (usableForCount(q)) return countFromSummaries(conn, project, q, bucketKeySql(q.interval, q.spans));
+  return scanCountEvents(conn, user, project, q);
+}
+
+/** countEvents by a scan of the events: property filters, breakdowns, zones with offsets of part of an hour, ranges under two hours. */
+export async function scanCountEvents(conn: DuckDBConnection, user: string, project: string, q: CountQuery): Promise<CountResult> {
   const where = ['project = $project', 'ts >= $from', 'ts < $to'];
   const params: Record<string, string | number | boolean> = { project, from: q.from, to: q.to };
   if (q.event !== undefined) (where.push('event = $event'), (params.event = q.event));
@@ -89,6 +96,10 @@ export async function countEvents(conn: DuckDBConnection, user: string, project:
 }
 
 export async function topEvents(conn: DuckDBConnection, user: string, project: string, q: TopEventsQuery): Promise<EventTotal[]> {
+  return usableForTopEvents(q) ? topEventsFromSummaries(conn, project, q) : scanTopEvents(conn, user, project, q);
+}
+
+export async function scanTopEvents(conn: DuckDBConnection, user: string, project: string, q: TopEventsQuery): Promise<EventTotal[]> {
   const sql = `SELECT event, count(*)::DOUBLE AS count, count(DISTINCT ${user})::DOUBLE AS users FROM events
     WHERE project = $project AND ts >= $from AND ts < $to AND event IS NOT NULL
     GROUP BY event ORDER BY count DESC, event LIMIT ${int(q.limit)}`;
@@ -135,6 +146,11 @@ export async function funnel(conn: DuckDBConnection, user: string, project: stri
 }
 
 export async function retention(conn: DuckDBConnection, user: string, project: string, q: RetentionQuery): Promise<RetentionCohort[]> {
+  if (usableForRetention(q)) return retentionFromSummaries(conn, project, q, bucketKeySql('day', q.spans));
+  return scanRetention(conn, user, project, q);
+}
+
+export async function scanRetention(conn: DuckDBConnection, user: string, project: string, q: RetentionQuery): Promise<RetentionCohort[]> {
   const k = periodKeySql(q.period, bucketKeySql('day', q.spans), '//');
   const source = `SELECT ${user} AS u, ${k} AS k, (event = $a AND ts < ${int(q.to)}) AS a, (event = $b) AS b FROM events
     WHERE project = $project AND ts >= ${int(q.from)} AND ts < ${int(q.end)} AND event IN ($a, $b) AND ${user} IS NOT NULL`;

@@ -1,0 +1,82 @@
+// Summaries of the events table, kept by the processor in the same transaction as the events they
+// summarise (so they cannot drift), and read by the stats and profile queries instead of a scan.
+//
+// - stat_users: one row per (project, user), the user being coalesce(userId, anonymousId) as sent (the
+//   stats' definition): a dense ordinal per project, the count of events, the first and last `ts`.
+// - stat_counts: events per UTC hour at three levels: lvl 0 all events, lvl 1 per type, lvl 2 per
+//   (type, event).
+// - stat_bits: the users of the same groups as bitmaps of their ordinals, cut in chunks of
+//   CHUNK_BITS (a 512-byte BIT each), so distinct users over any set of hours is exact: OR the
+//   chunks, count the bits. Hours are UTC; a zone whose offsets are whole hours has its days and
+//   hours made of whole UTC hours, so any such bucket is a union of summary rows.
+//
+// The rows a transaction added are named by a predicate on `seq` (seqs are unique: the log numbers
+// every line once, a load covers every seq from its first segment's first line on, and a replay
+// names its lines' seqs), so the summaries are computed from the stored rows themselves.
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { sqlInt as int } from '../sql.js';
+
+export const HOUR_MS = 3_600_000;
+/** Ordinals per stat_bits row. */
+export const CHUNK_BITS = 4096;
+
+/** Who an event is by, for the stats: its userId, else its anonymousId, as sent. */
+export const USER_KEY = 'coalesce(user_id, anonymous_id)';
+
+export const SUMMARY_TABLES = `
+CREATE TABLE stat_users (project VARCHAR NOT NULL, id VARCHAR NOT NULL, ord INTEGER NOT NULL, n BIGINT NOT NULL, first_ts BIGINT NOT NULL, last_ts BIGINT NOT NULL);
+CREATE TABLE stat_counts (project VARCHAR NOT NULL, lvl TINYINT NOT NULL, ts BIGINT NOT NULL, type VARCHAR, event VARCHAR, n BIGINT NOT NULL);
+CREATE TABLE stat_bits (project VARCHAR NOT NULL, lvl TINYINT NOT NULL, ts BIGINT NOT NULL, type VARCHAR, event VARCHAR, chunk INTEGER NOT NULL, bits BIT NOT NULL);`;
+
+/** The summary levels: which of (type, event) a row is keyed by. */
+export const LEVEL = { all: 0, type: 1, event: 2 } as const;
+
+/** grouping(type, event) of a GROUPING SETS row → its level. */
+const LEVEL_OF_GROUPING = `CASE grouping(type, event) WHEN 3 THEN ${LEVEL.all} WHEN 1 THEN ${LEVEL.type} ELSE ${LEVEL.event} END`;
+const SETS = (cols: string) =>
+  `GROUPING SETS ((project, ts${cols}), (project, ts, type${cols}), (project, ts, type, event${cols}))`;
+/** The key of a stat_counts / stat_bits row. */
+const SAME_KEY = (a: string, b: string, extra = '') =>
+  `${a}.project = ${b}.project AND ${a}.lvl = ${b}.lvl AND ${a}.ts = ${b}.ts AND ${a}.type IS NOT DISTINCT FROM ${b}.type AND ${a}.event IS NOT DISTINCT FROM ${b}.event${extra}`;
+
+/**
+ * Adds the events selected by `newRows` (a predicate on the events table naming the rows this
+ * transaction inserted) to the summaries. Runs inside the caller's transaction.
+ */
+export async function addToSummaries(db: DuckDBConnection, newRows: string): Promise<void> {
+  await db.run(`CREATE OR REPLACE TEMP TABLE stat_new AS
+    SELECT project, ts, (ts // ${HOUR_MS}) * ${HOUR_MS} AS hour, type, event, ${USER_KEY} AS id FROM events WHERE ${newRows}`);
+  const span = (await db.runAndReadAll('SELECT count(*)::DOUBLE, min(hour)::DOUBLE FROM stat_new')).getRowsJS()[0] as [number, number | null];
+  if (span[0] === 0) return void (await db.run('DROP TABLE stat_new'));
+  // Summary rows are appended in time order, so a bound on ts lets the merges skip older row groups.
+  const since = `ts >= ${int(span[1]!)}`;
+  await db.run(`CREATE OR REPLACE TEMP TABLE stat_new_users AS
+    SELECT project, id, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts FROM stat_new WHERE id IS NOT NULL GROUP BY project, id`);
+  await db.run(`UPDATE stat_users s SET n = s.n + d.n, first_ts = least(s.first_ts, d.first_ts), last_ts = greatest(s.last_ts, d.last_ts)
+    FROM stat_new_users d WHERE s.project = d.project AND s.id = d.id`);
+  // New users get the next ordinals of their project, in order of their first event.
+  await db.run(`INSERT INTO stat_users
+    SELECT d.project, d.id, (coalesce(m.top, -1) + row_number() OVER (PARTITION BY d.project ORDER BY d.first_ts, d.id))::INTEGER, d.n, d.first_ts, d.last_ts
+    FROM (SELECT * FROM stat_new_users ANTI JOIN stat_users s USING (project, id)) d
+    LEFT JOIN (SELECT project, max(ord) AS top FROM stat_users WHERE project IN (SELECT DISTINCT project FROM stat_new_users) GROUP BY project) m USING (project)`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE stat_new_counts AS
+    SELECT project, ${LEVEL_OF_GROUPING} AS lvl, ts, type, event, count(*) AS n FROM (SELECT project, hour AS ts, type, event FROM stat_new)
+    GROUP BY ${SETS('')}`);
+  await db.run(`UPDATE stat_counts c SET n = c.n + d.n FROM stat_new_counts d WHERE c.${since} AND ${SAME_KEY('c', 'd')}`);
+  await db.run(`INSERT INTO stat_counts SELECT d.* FROM stat_new_counts d WHERE NOT EXISTS (SELECT 1 FROM stat_counts c WHERE c.${since} AND ${SAME_KEY('c', 'd')})`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE stat_new_bits AS
+    SELECT project, ${LEVEL_OF_GROUPING} AS lvl, ts, type, event, chunk, bitstring_agg(bit, 0, ${CHUNK_BITS - 1}) AS bits
+    FROM (SELECT n.project, n.hour AS ts, n.type, n.event, u.ord // ${CHUNK_BITS} AS chunk, (u.ord % ${CHUNK_BITS})::INTEGER AS bit
+          FROM stat_new n JOIN (SELECT project, id, ord FROM stat_users WHERE project IN (SELECT DISTINCT project FROM stat_new_users) AND id IN (SELECT id FROM stat_new_users)) u
+          USING (project, id))
+    GROUP BY ${SETS(', chunk')}`);
+  await db.run(`UPDATE stat_bits c SET bits = c.bits | d.bits FROM stat_new_bits d WHERE c.${since} AND ${SAME_KEY('c', 'd', ' AND c.chunk = d.chunk')}`);
+  await db.run(`INSERT INTO stat_bits SELECT d.* FROM stat_new_bits d WHERE NOT EXISTS (SELECT 1 FROM stat_bits c WHERE c.${since} AND ${SAME_KEY('c', 'd', ' AND c.chunk = d.chunk')})`);
+  await db.run('DROP TABLE stat_new; DROP TABLE stat_new_users; DROP TABLE stat_new_counts; DROP TABLE stat_new_bits');
+}
+
+/** Builds the summaries of every stored event (a store from before they existed), a million seqs at a time. */
+export async function buildSummaries(db: DuckDBConnection): Promise<void> {
+  const [lo, hi] = (await db.runAndReadAll('SELECT coalesce(min(seq), 0)::DOUBLE, coalesce(max(seq), -1)::DOUBLE FROM events')).getRowsJS()[0] as [number, number];
+  for (let from = lo; from <= hi; from += 1_000_000) await addToSummaries(db, `seq >= ${int(from)} AND seq < ${int(from + 1_000_000)}`);
+}
