@@ -13,7 +13,7 @@ const FILE_COLUMNS = `{v:'INTEGER', c:'INTEGER', p:'VARCHAR', s:'BIGINT', t:'BIG
 /** Inserts the lines of `file` that the bulk rule covers (v = 2, c = 1); returns how many. Throws on a line that does not read. */
 export async function insertBulkLines(db: DuckDBConnection, file: string, hashes: string): Promise<number> {
   const r = await db.run(
-    `INSERT INTO events SELECT p, s, t, y, n, u, a, m, e, ${hashes}, i, g, NULL
+    `INSERT INTO events SELECT p, s, t, y, n, u, a, m, e, ${hashes}, i, g
      FROM read_ndjson('${file.replace(/'/g, "''")}', columns=${FILE_COLUMNS}, format='newline_delimited')
      WHERE v = 2 AND c = 1`,
   );

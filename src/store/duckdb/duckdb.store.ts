@@ -36,8 +36,8 @@ import { addToSummaries } from './duckdb.summaries.js';
 const COLUMNS = `{p:'VARCHAR', s:'BIGINT', t:'BIGINT', y:'VARCHAR', n:'VARCHAR', u:'VARCHAR', a:'VARCHAR', m:'VARCHAR', e:'JSON'}`;
 /** uhash/ahash: DuckDB's hash() of the ids, NULL without an id (hash(NULL) is a number). */
 const HASHES = (u: string, a: string) => `CASE WHEN ${u} IS NULL THEN NULL ELSE hash(${u}) END, CASE WHEN ${a} IS NULL THEN NULL ELSE hash(${a}) END`;
-/** A line stored with its enrichment in the body: ip and ua NULL (duckdb.enriched.ts); ord is the summaries' (duckdb.summaries.ts). */
-const SELECT_COLUMNS = `SELECT p, s, t, y, n, u, a, m, e, ${HASHES('u', 'a')}, NULL, NULL, NULL`;
+/** A line stored with its enrichment in the body: ip and ua NULL (duckdb.enriched.ts) */
+const SELECT_COLUMNS = `SELECT p, s, t, y, n, u, a, m, e, ${HASHES('u', 'a')}, NULL, NULL`;
 
 export interface DuckDbStoreOptions {
   memoryLimit: string;
@@ -249,7 +249,7 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
 
   private async insertLineByLine(segment: number, lines: ProcessedLine[], dead: DeadLetterInput[]): Promise<number> {
     const row = 'SELECT $1::VARCHAR, $2::BIGINT, $3::BIGINT, $4::VARCHAR, $5::VARCHAR, $6::VARCHAR, $7::VARCHAR, $8::VARCHAR, $9::JSON';
-    const insert = await this.writer.prepare(`INSERT INTO events SELECT *, ${HASHES('col6', 'col7')}, NULL, NULL, NULL FROM (${row}) AS r(col1, col2, col3, col4, col5, col6, col7, col8, col9)`);
+    const insert = await this.writer.prepare(`INSERT INTO events SELECT *, ${HASHES('col6', 'col7')}, NULL, NULL FROM (${row}) AS r(col1, col2, col3, col4, col5, col6, col7, col8, col9)`);
     const probe = await this.reader.prepare(row);
     const exists = await this.writer.prepare('SELECT 1 FROM events WHERE project = $1 AND message_id = $2');
     let stored = 0;

@@ -1,6 +1,6 @@
 // The stats queries answered from the summaries (duckdb.summaries.ts) instead of a scan of the events:
 // the whole UTC hours of a range from stat_counts / stat_bits, its partial hours at either end from
-// the events themselves (their rows carry their users' ordinals), so any [from, to) is exact. Distinct
+// the events themselves (their users' ordinals from stat_users, by hash), so any [from, to) is exact. Distinct
 // users are exact too: the union of the ordinal bitmaps, counted.
 //
 // A zone's buckets are unions of UTC hours only when its offsets are whole hours; other zones (and
@@ -9,6 +9,9 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BucketCount, CountQuery, CountResult, EventTotal, OffsetSpan, RetentionCohort, RetentionQuery, TopEventsQuery } from '../../contracts/stats-store.js';
 import { CHUNK_BITS, HOUR_MS, LEVEL } from './duckdb.summaries.js';
+
+/** hash(coalesce(user_id, anonymous_id)), from the hash columns. */
+const USER_HASH = 'CASE WHEN user_id IS NOT NULL THEN coalesce(uhash, hash(user_id)) WHEN anonymous_id IS NOT NULL THEN coalesce(ahash, hash(anonymous_id)) END';
 import { cohortsOf, periodKeySql } from '../retention.sql.js';
 import { sqlInt as int } from '../sql.js';
 
@@ -64,9 +67,12 @@ function bitRows(c: Cut, s: Selection, cols: string, colNames: string): string {
   const and = s.filter === '' ? '' : ` AND ${s.filter}`;
   const parts = [`SELECT ${cols}, chunk, bits FROM stat_bits WHERE project = $project AND lvl = ${s.lvl} AND ts >= ${int(c.hoursFrom)} AND ts < ${int(c.hoursTo)}${and}`];
   if (c.edges.length > 0) {
-    const edges = c.edges.map(([a, b]) => `SELECT ${cols}, ord FROM events WHERE project = $project AND ts >= ${int(a)} AND ts < ${int(b)} AND ord IS NOT NULL${and}`);
+    // The edges' users by their hash (the uhash/ahash columns; a collision of two ids' 64-bit hashes
+    // would add one user, as in the scan's distinct count). Rows of a store from before the columns hash on the fly.
+    const edges = c.edges.map(([a, b]) => `SELECT ${cols}, ${USER_HASH} AS h FROM events WHERE project = $project AND ts >= ${int(a)} AND ts < ${int(b)}${and}`);
     parts.push(`SELECT ${colNames}, ord // ${CHUNK_BITS} AS chunk, bitstring_agg((ord % ${CHUNK_BITS})::INTEGER, 0, ${CHUNK_BITS - 1}) AS bits
-      FROM (${edges.join(' UNION ALL ')}) GROUP BY ${colNames}, chunk`);
+      FROM (${edges.join(' UNION ALL ')}) e JOIN (SELECT h, ord FROM stat_users WHERE project = $project) u USING (h)
+      GROUP BY ${colNames}, chunk`);
   }
   return parts.join('\nUNION ALL\n');
 }
