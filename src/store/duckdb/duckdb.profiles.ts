@@ -3,6 +3,7 @@
 // against the ids themselves, so a hash collision can never add a stranger's event.
 import { ENRICHMENT_COLUMNS, ENRICHMENT_JOIN, storedEvent, type EnrichedRow } from './duckdb.enriched.js';
 import { LIST, VARCHAR, listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { recentHoursStart, userTotals } from './duckdb.user-hours.js';
 import type { Group, Profile, ProfileSearch, ProfileSummary, WarningSummaries } from '../../contracts/profiles.js';
 
 const IDS = { ids: LIST(VARCHAR) };
@@ -54,19 +55,14 @@ export async function readProfile(db: DuckDBConnection, project: string, id: str
   );
   const params: Record<string, DuckDBValue> = withIds ? { project, ids: listValue(ids) } : { project };
   const types = withIds ? IDS : undefined;
-  let count = 0;
-  let first: number | null = null;
-  let last: number | null = null;
+  // Count, first and last from the summaries; the recent events from the row groups of the profile's
+  // latest active hours only (duckdb.user-hours.ts).
+  const { count, first, last } = await userTotals(db, project, ids);
   const recentRows: Array<EnrichedRow & { t: number; s: number }> = [];
-  for (const where of cases) {
-    const st = await db.runAndReadAll(`SELECT count(*)::DOUBLE, min(ts)::DOUBLE, max(ts)::DOUBLE FROM events WHERE ${where}`, params, types);
-    const [n, lo, hi] = st.getRowsJS()[0] as [number, number | null, number | null];
-    if (n === 0) continue;
-    count += n;
-    first = first === null || (lo !== null && lo < first) ? lo : first;
-    last = last === null || (hi !== null && hi > last) ? hi : last;
-    if (recent > 0) {
-      const r = await db.runAndReadAll(`SELECT e.t, e.s, ${ENRICHMENT_COLUMNS} FROM (SELECT ts::DOUBLE AS t, seq::DOUBLE AS s, body, ip, ua FROM events WHERE ${where} ORDER BY ts DESC, seq DESC LIMIT ${Math.floor(recent)}) e
+  const since = recent > 0 && count > 0 ? await recentHoursStart(db, project, ids, recent) : null;
+  if (since !== null) {
+    for (const where of cases) {
+      const r = await db.runAndReadAll(`SELECT e.t, e.s, ${ENRICHMENT_COLUMNS} FROM (SELECT ts::DOUBLE AS t, seq::DOUBLE AS s, body, ip, ua FROM events WHERE ${where} AND ts >= ${Math.floor(since.start)} ORDER BY ts DESC, seq DESC LIMIT ${Math.floor(recent)}) e
          ${ENRICHMENT_JOIN} ORDER BY e.t DESC, e.s DESC`, params, types);
       recentRows.push(...(r.getRowObjectsJS() as unknown as Array<EnrichedRow & { t: number; s: number }>));
     }

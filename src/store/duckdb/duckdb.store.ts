@@ -31,6 +31,7 @@ import { readGroup, readProfile, searchProfiles } from './duckdb.profiles.js';
 import type { Group, Profile, ProfileReader, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
 import { withWarnings } from '../stateful-lines.js';
 import { addToSummaries } from './duckdb.summaries.js';
+import { recentHoursStart } from './duckdb.user-hours.js';
 
 // The log line's fields in the order of the events table's columns (see contracts/event-log.ts LogLine).
 const COLUMNS = `{p:'VARCHAR', s:'BIGINT', t:'BIGINT', y:'VARCHAR', n:'VARCHAR', u:'VARCHAR', a:'VARCHAR', m:'VARCHAR', e:'JSON'}`;
@@ -311,10 +312,24 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
       params.ct = f.cursor.t;
       params.cs = f.cursor.s;
     }
-    const sql = `SELECT ${ENRICHMENT_COLUMNS}, e.t, e.s
-      FROM (SELECT ts::DOUBLE AS t, seq::DOUBLE AS s, body, ip, ua FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ${f.limit + 1}) e
-      ${ENRICHMENT_JOIN} ORDER BY e.t DESC, e.s DESC`;
-    const rows = (await this.reader.runAndReadAll(sql, params)).getRowObjectsJS() as unknown as Array<EnrichedRow & { t: number; s: number }>;
+    const read = async (extra: string) => {
+      const sql = `SELECT ${ENRICHMENT_COLUMNS}, e.t, e.s
+        FROM (SELECT ts::DOUBLE AS t, seq::DOUBLE AS s, body, ip, ua FROM events WHERE ${[...where, ...(extra ? [extra] : [])].join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ${f.limit + 1}) e
+        ${ENRICHMENT_JOIN} ORDER BY e.t DESC, e.s DESC`;
+      return (await this.reader.runAndReadAll(sql, params)).getRowObjectsJS() as unknown as Array<EnrichedRow & { t: number; s: number }>;
+    };
+    let rows: Array<EnrichedRow & { t: number; s: number }>;
+    if (typeof f.userId === 'string') {
+      // Only the row groups of the user's latest active hours (duckdb.user-hours.ts); when the other
+      // filters leave fewer events there than a page, the whole table after all.
+      const before = Math.min(f.to ?? Infinity, f.cursor ? f.cursor.t + 1 : Infinity);
+      const since = await recentHoursStart(this.reader, project, [f.userId], f.limit + 1, Number.isFinite(before) ? before : undefined);
+      if (since === null) return { events: [], next: null };
+      rows = await read(`ts >= ${Math.floor(since.start)}`);
+      if (rows.length <= f.limit && !since.all) rows = await read('');
+    } else {
+      rows = await read('');
+    }
     const more = rows.length > f.limit;
     const page = more ? rows.slice(0, f.limit) : rows;
     const last = page.at(-1);
