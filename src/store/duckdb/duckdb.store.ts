@@ -31,7 +31,7 @@ import { readGroup, readProfile, searchProfiles } from './duckdb.profiles.js';
 import type { Group, Profile, ProfileReader, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
 import { withWarnings } from '../stateful-lines.js';
 import { addToSummaries } from './duckdb.summaries.js';
-import { recentHoursStart } from './duckdb.user-hours.js';
+import { latestSeqs } from './duckdb.user-events.js';
 
 // The log line's fields in the order of the events table's columns (see contracts/event-log.ts LogLine).
 const COLUMNS = `{p:'VARCHAR', s:'BIGINT', t:'BIGINT', y:'VARCHAR', n:'VARCHAR', u:'VARCHAR', a:'VARCHAR', m:'VARCHAR', e:'JSON'}`;
@@ -320,13 +320,12 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
     };
     let rows: Array<EnrichedRow & { t: number; s: number }>;
     if (typeof f.userId === 'string') {
-      // Only the row groups of the user's latest active hours (duckdb.user-hours.ts); when the other
-      // filters leave fewer events there than a page, the whole table after all.
-      const before = Math.min(f.to ?? Infinity, f.cursor ? f.cursor.t + 1 : Infinity);
-      const since = await recentHoursStart(this.reader, project, [f.userId], f.limit + 1, Number.isFinite(before) ? before : undefined);
-      if (since === null) return { events: [], next: null };
-      rows = await read(`ts >= ${Math.floor(since.start)}`);
-      if (rows.length <= f.limit && !since.all) rows = await read('');
+      // The user's latest events by seq from the summaries (duckdb.user-events.ts); when the other
+      // filters leave fewer of them than a page, the whole table after all.
+      const latest = await latestSeqs(this.reader, project, [f.userId], f.limit + 1, f.cursor ?? undefined);
+      if (latest.seqs.length === 0) return { events: [], next: null };
+      rows = await read(`seq IN (${latest.seqs.map((x) => Math.floor(x)).join(',')})`);
+      if (rows.length <= f.limit && !latest.all) rows = await read('');
     } else {
       rows = await read('');
     }

@@ -4,6 +4,9 @@
 // - stat_users: one row per (project, user), the user being coalesce(userId, anonymousId) as sent (the
 //   stats' definition): h = hash(id) (what the events' uhash/ahash hold), a dense ordinal per project,
 //   the count of events, the first and last `ts`.
+// - stat_user_events: each event that has a user, as (its user's ordinal, ts, seq): a narrow copy of
+//   the events table's user column that a read by user scans instead of the table (~10x less), then
+//   fetches the rows it found by seq.
 // - stat_counts: events per UTC hour at three levels: lvl 0 all events, lvl 1 per type, lvl 2 per
 //   (type, event).
 // - stat_bits: the users of the same groups as bitmaps of their ordinals, cut in chunks of
@@ -26,6 +29,7 @@ export const USER_KEY = 'coalesce(user_id, anonymous_id)';
 
 export const SUMMARY_TABLES = `
 CREATE TABLE stat_users (project VARCHAR NOT NULL, id VARCHAR NOT NULL, h UBIGINT NOT NULL, ord INTEGER NOT NULL, n BIGINT NOT NULL, first_ts BIGINT NOT NULL, last_ts BIGINT NOT NULL);
+CREATE TABLE stat_user_events (project VARCHAR NOT NULL, ord INTEGER NOT NULL, ts BIGINT NOT NULL, seq BIGINT NOT NULL);
 CREATE TABLE stat_counts (project VARCHAR NOT NULL, lvl TINYINT NOT NULL, ts BIGINT NOT NULL, type VARCHAR, event VARCHAR, n BIGINT NOT NULL);
 CREATE TABLE stat_bits (project VARCHAR NOT NULL, lvl TINYINT NOT NULL, ts BIGINT NOT NULL, type VARCHAR, event VARCHAR, chunk INTEGER NOT NULL, bits BIT NOT NULL);`;
 
@@ -44,7 +48,7 @@ const SAME_KEY = (a: string, b: string, extra = '') =>
  */
 export async function addToSummaries(db: DuckDBConnection, newRows: string): Promise<void> {
   await db.run(`CREATE OR REPLACE TEMP TABLE stat_new AS
-    SELECT project, ts, (ts // ${HOUR_MS}) * ${HOUR_MS} AS hour, type, event, ${USER_KEY} AS id FROM events WHERE ${newRows}`);
+    SELECT seq, project, ts, (ts // ${HOUR_MS}) * ${HOUR_MS} AS hour, type, event, ${USER_KEY} AS id FROM events WHERE ${newRows}`);
   const span = (await db.runAndReadAll('SELECT count(*)::DOUBLE, min(hour)::DOUBLE FROM stat_new')).getRowsJS()[0] as number[];
   if (span[0] === 0) return void (await db.run('DROP TABLE stat_new'));
   // The batch's users, each with its stat_users row when it has one; a new user gets the next ordinal
@@ -59,7 +63,8 @@ export async function addToSummaries(db: DuckDBConnection, newRows: string): Pro
     FROM stat_new_users d WHERE d.rid IS NOT NULL AND stat_users.rowid = d.rid`);
   await db.run('INSERT INTO stat_users SELECT project, id, hash(id), ord, n, first_ts, last_ts FROM stat_new_users WHERE rid IS NULL');
   await db.run(`CREATE OR REPLACE TEMP TABLE stat_new_ords AS
-    SELECT n.project, n.hour AS ts, n.type, n.event, u.ord FROM stat_new n LEFT JOIN stat_new_users u USING (project, id)`);
+    SELECT n.seq, n.project, n.hour AS ts, n.ts AS event_ts, n.type, n.event, u.ord FROM stat_new n LEFT JOIN stat_new_users u USING (project, id)`);
+  await db.run('INSERT INTO stat_user_events SELECT project, ord, event_ts, seq FROM stat_new_ords WHERE ord IS NOT NULL ORDER BY seq');
   // Level 2 from the events; levels 1 and 0 from level 2's rows (sums of counts, ORs of bitmaps).
   await db.run(`CREATE OR REPLACE TEMP TABLE stat_new_counts AS
     SELECT project, ${LEVEL.event}::TINYINT AS lvl, ts, type, event, count(*) AS n FROM stat_new_ords GROUP BY project, ts, type, event`);
