@@ -3,6 +3,7 @@
 // also while the servers run.
 import { lowerBackgroundThreads } from '../lib/thread-priority.js';
 import { parseArgs } from 'node:util';
+import fs from 'node:fs/promises';
 import { loadConfig, type Config } from '../config.js';
 import { dataPaths } from '../data-paths.js';
 import { MetaStore, metaKeyAdmin } from '../store/sqlite/meta.store.js';
@@ -338,6 +339,15 @@ async function seedCommand(argv: string[]): Promise<void> {
     throw err;
   });
   try {
+    // Seeded events take the seqs after the store's last; unprocessed log lines may hold those too, and
+    // seqs name the rows each load adds to the summaries (store/duckdb/duckdb.summaries.ts).
+    const { listSegments } = await import('../log/segment.log.js');
+    const done = await store.lastSegmentId();
+    const pending = [];
+    for (const s of await listSegments(dataPaths(config.dataDir).log)) if (s.id > done && (await fs.stat(s.file)).size > 0) pending.push(s);
+    if (pending.length > 0) {
+      fail(`the log in ${config.dataDir} holds ${pending.length} segment(s) not yet stored: start solute serve until /readyz answers and the backlog is 0, stop it, then seed`, 1);
+    }
     const r = await seed(store.queryConnection(), { ...opts, now: Date.now(), salt: Date.now() % 1_000_000 });
     process.stdout.write(`seeded ${r.events} events of ${opts.users} users (${r.identifiedUsers} identified) over ${opts.days} days into project ${project} in ${r.seconds.toFixed(1)} s\n`);
   } finally {

@@ -158,12 +158,24 @@ export async function scanRetention(conn: DuckDBConnection, user: string, projec
   return cohortsOf(rows as unknown as Array<{ cohort: number; n: number; users: number }>, q.periods);
 }
 
-/** The StatsStore over a connection; uses the uhash/ahash columns when the events table has them. */
-export async function duckDbStats(conn: DuckDBConnection): Promise<StatsStore> {
+/**
+ * The StatsStore over a connection; uses the uhash/ahash columns when the events table has them.
+ * `scanOnly`: never the summaries (the property test's and the benchmark's reference answers).
+ */
+export async function duckDbStats(conn: DuckDBConnection, opts: { scanOnly?: boolean } = {}): Promise<StatsStore> {
   const r = await conn.runAndReadAll(
     "SELECT count(*)::INTEGER FROM duckdb_columns() WHERE table_name = 'events' AND column_name IN ('uhash', 'ahash')",
   );
   const user = Number(r.getRowsJS()[0][0]) === 2 ? USER_BY_HASH : USER_BY_STRING;
+  if (opts.scanOnly === true) {
+    return {
+      countEvents: (project, q) => scanCountEvents(conn, user, project, q),
+      topEvents: (project, q) => scanTopEvents(conn, user, project, q),
+      topPages: (project, q) => topPages(conn, user, project, q),
+      funnel: (project, q) => funnel(conn, user, project, q),
+      retention: (project, q) => scanRetention(conn, user, project, q),
+    };
+  }
   return {
     countEvents: (project, q) => countEvents(conn, user, project, q),
     topEvents: (project, q) => topEvents(conn, user, project, q),
