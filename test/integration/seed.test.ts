@@ -1,6 +1,8 @@
 // bin/solute seed: writes N events into a stopped server's store, which the stats routes then count;
 // refuses, clearly, while a server holds the store (DuckDB has one writer).
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, cli, startTestServer, tempDir } from '../helpers/solute.js';
 import { getJson } from '../helpers/assertions.js';
@@ -36,6 +38,18 @@ describe('bin/solute seed', () => {
     } finally {
       await s.close();
     }
+  });
+
+  it('refuses a data directory whose log holds events not yet stored (their seqs would collide with the seeded ones)', async () => {
+    const dir = tempDir();
+    fs.mkdirSync(path.join(dir, 'log'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'log', '000000000001.ndjson'), '{"v":2,"c":1,"p":"test","s":1}\n');
+    const r = seedCli(dir, '--events', '10', '--users', '2');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/holds 1 segment\(s\) not yet stored: start solute serve until \/readyz answers and the backlog is 0, stop it, then seed/);
+    // An empty segment (a server stopped with nothing in its open segment) does not count.
+    fs.writeFileSync(path.join(dir, 'log', '000000000001.ndjson'), '');
+    expect(seedCli(dir, '--events', '10', '--users', '2').code).toBe(0);
   });
 
   it('refuses while a server runs on the data directory, and checks its options', async () => {
