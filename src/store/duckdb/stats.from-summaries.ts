@@ -66,12 +66,13 @@ function countRows(c: Cut, s: Selection, cols: string): string {
 function bitRows(c: Cut, s: Selection, cols: string, colNames: string): string {
   const and = s.filter === '' ? '' : ` AND ${s.filter}`;
   const parts = [`SELECT ${cols}, chunk, bits FROM stat_bits WHERE project = $project AND lvl = ${s.lvl} AND ts >= ${int(c.hoursFrom)} AND ts < ${int(c.hoursTo)}${and}`];
-  if (c.edges.length > 0) {
-    // The edges' users by their hash (the uhash/ahash columns; a collision of two ids' 64-bit hashes
-    // would add one user, as in the scan's distinct count). Rows of a store from before the columns hash on the fly.
-    const edges = c.edges.map(([a, b]) => `SELECT ${cols}, ${USER_HASH} AS h FROM events WHERE project = $project AND ts >= ${int(a)} AND ts < ${int(b)}${and}`);
+  // The edges' users by their hash (the uhash/ahash columns; a collision of two ids' 64-bit hashes
+  // would add one user, as in the scan's distinct count; rows from before the columns hash on the
+  // fly), each edge against only the users active around it (a far smaller hash table than all users).
+  for (const [a, b] of c.edges) {
     parts.push(`SELECT ${colNames}, ord // ${CHUNK_BITS} AS chunk, bitstring_agg((ord % ${CHUNK_BITS})::INTEGER, 0, ${CHUNK_BITS - 1}) AS bits
-      FROM (${edges.join(' UNION ALL ')}) e JOIN (SELECT h, ord FROM stat_users WHERE project = $project) u USING (h)
+      FROM (SELECT ${cols}, ${USER_HASH} AS h FROM events WHERE project = $project AND ts >= ${int(a)} AND ts < ${int(b)}${and}) e
+      JOIN (SELECT h, ord FROM stat_users WHERE project = $project AND first_ts < ${int(b)} AND last_ts >= ${int(a)}) u USING (h)
       GROUP BY ${colNames}, chunk`);
   }
   return parts.join('\nUNION ALL\n');
