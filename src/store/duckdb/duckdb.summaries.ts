@@ -64,7 +64,7 @@ export async function addToSummaries(db: DuckDBConnection, newRows: string): Pro
   await db.run('INSERT INTO stat_users SELECT project, id, hash(id), ord, n, first_ts, last_ts FROM stat_new_users WHERE rid IS NULL');
   await db.run(`CREATE OR REPLACE TEMP TABLE stat_new_ords AS
     SELECT n.seq, n.project, n.hour AS ts, n.ts AS event_ts, n.type, n.event, u.ord FROM stat_new n LEFT JOIN stat_new_users u USING (project, id)`);
-  await db.run('INSERT INTO stat_user_events SELECT project, ord, event_ts, seq FROM stat_new_ords WHERE ord IS NOT NULL ORDER BY seq');
+  await db.run('INSERT INTO stat_user_events SELECT project, ord, event_ts, seq FROM stat_new_ords WHERE ord IS NOT NULL');
   // Level 2 from the events; levels 1 and 0 from level 2's rows (sums of counts, ORs of bitmaps).
   await db.run(`CREATE OR REPLACE TEMP TABLE stat_new_counts AS
     SELECT project, ${LEVEL.event}::TINYINT AS lvl, ts, type, event, count(*) AS n FROM stat_new_ords GROUP BY project, ts, type, event`);
