@@ -208,25 +208,27 @@ const BULK_HEAD_BYTES = Buffer.from(BULK_LINE_HEAD);
 
 /**
  * A segment file's lines that the bulk rule does not cover (they do not start with BULK_LINE_HEAD),
- * with their index in the file, and the first line's sequence number (lines are in sequence order;
- * null when it does not read). Looks at each line's first bytes only; a damaged line is among the others.
+ * with their index in the file, and the first and last lines' sequence numbers (lines are in sequence
+ * order; null when the line does not read). Looks at each line's first bytes only; a damaged line is among the others.
  */
-export function linesOutsideBulkRule(file: Buffer): { firstSeq: number | null; raws: string[]; indexes: number[] } {
+export function linesOutsideBulkRule(file: Buffer): { firstSeq: number | null; lastSeq: number | null; raws: string[]; indexes: number[] } {
   const raws: string[] = [];
   const indexes: number[] = [];
   let firstSeq: number | null = null;
+  let lastSeq: number | null = null;
   let start = 0;
   for (let index = 0; start < file.length; index++) {
     let end = file.indexOf(10, start);
     if (end < 0) end = file.length;
     if (index === 0) firstSeq = firstLineSeq(file.toString('utf8', start, end));
+    if (end >= file.length - 1) lastSeq = firstLineSeq(file.toString('utf8', start, end));
     if (end - start < BULK_HEAD_BYTES.length || file.compare(BULK_HEAD_BYTES, 0, BULK_HEAD_BYTES.length, start, start + BULK_HEAD_BYTES.length) !== 0) {
       raws.push(file.toString('utf8', start, end));
       indexes.push(index);
     }
     start = end + 1;
   }
-  return { firstSeq, raws, indexes };
+  return { firstSeq, lastSeq, raws, indexes };
 }
 
 function firstLineSeq(text: string): number | null {

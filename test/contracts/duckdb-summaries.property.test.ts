@@ -1,5 +1,5 @@
 // The summaries the embedded store keeps (src/store/duckdb/duckdb.summaries.ts) against full scans, on
-// random data stored through the store's own write paths: batches in arrival order with late events
+// random data stored through the store's own write paths: batches in arrival order (or later ones first) with late events
 // (timestamps out of seq order, some hours before their neighbours), a batch committed twice, the same
 // message id again in a replay, dead letters replayed later (old seqs, arriving after newer events),
 // identify and alias lines that merge profiles. Every summarised answer (counts per day and hour in UTC
@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LogLine } from '../../src/contracts/log-line.js';
-import type { ProcessedLine } from '../../src/contracts/event-store.js';
+import type { ProcessedLine, StoreBatch } from '../../src/contracts/event-store.js';
 import type { StatsStore } from '../../src/contracts/stats-store.js';
 import { BATCH_STEPS } from '../../src/process/pipeline.js';
 import { offsetSpans } from '../../src/query/time-zone.js';
@@ -94,12 +94,14 @@ describe('DuckDB summaries against full scans', () => {
           fc.array(spec, { minLength: 20, maxLength: 160 }),
           fc.integer({ min: 1, max: 40 }),
           fc.array(range, { minLength: 3, maxLength: 3 }),
-          async (specs, batchSize, ranges) => {
+          fc.boolean(),
+          async (specs, batchSize, ranges, backwards) => {
             run++;
             await store.queryConnection().run("DELETE FROM events; DELETE FROM dead_letters; DELETE FROM identities; DELETE FROM profiles; DELETE FROM stat_users; DELETE FROM stat_user_events; DELETE FROM stat_counts; DELETE FROM stat_bits");
             // Arrival order: seqs ascend through the batches; timestamps do not (late events).
             const lines = specs.map((s, i) => lineOf(s, i, ++seq, run));
             const later: LogLine[] = [];
+            const batches: StoreBatch[] = [];
             for (let b = 0; b < lines.length; b += batchSize) {
               const chunk = lines.slice(b, b + batchSize);
               const kept = chunk.filter((_, j) => specs[b + j].fate === 0 || specs[b + j].fate === 2);
@@ -110,8 +112,13 @@ describe('DuckDB summaries against full scans', () => {
                 lines: kept.map((l, index): ProcessedLine => ({ index, raw: JSON.stringify(l), line: l })),
                 deadLetters: dead.map((l, index) => ({ segment, index: kept.length + index, project: 'p', step: 'enrich', reason: 'test', raw: JSON.stringify(l) })),
               };
+              batches.push(batch);
+            }
+            // In log order, or (what the store's port allows) later segments first.
+            if (backwards) batches.reverse();
+            for (const [i, batch] of batches.entries()) {
               await store.commitBatch(batch, BATCH_STEPS);
-              if (b === 0) await store.commitBatch(batch, BATCH_STEPS); // the same batch again: a no-op
+              if (i === 0) await store.commitBatch(batch, BATCH_STEPS); // the same batch again: a no-op
             }
             // Dead letters replayed after newer events (their old seqs), duplicates of stored events among them.
             const letters = await store.deadLetters({ limit: 1000, project: 'p' });

@@ -3,7 +3,7 @@
 // the latest are (duckdb.user-events.ts), matched on the ids themselves (a hash only narrows the search).
 import { ENRICHMENT_COLUMNS, ENRICHMENT_JOIN, storedEvent, type EnrichedRow } from './duckdb.enriched.js';
 import { LIST, VARCHAR, listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
-import { latestSeqs, userTotals } from './duckdb.user-events.js';
+import { latestSeqs, rowsBySeqs, userTotals } from './duckdb.user-events.js';
 import type { Group, Profile, ProfileSearch, ProfileSummary, WarningSummaries } from '../../contracts/profiles.js';
 
 const IDS = { ids: LIST(VARCHAR) };
@@ -32,7 +32,7 @@ export async function readProfile(db: DuckDBConnection, project: string, id: str
   if (recent > 0 && count > 0) {
     const { seqs } = await latestSeqs(db, project, ids, recent);
     const r = await db.runAndReadAll(
-      `SELECT e.t, e.s, ${ENRICHMENT_COLUMNS} FROM (SELECT ts::DOUBLE AS t, seq::DOUBLE AS s, body, ip, ua FROM events WHERE project = $project AND seq IN (${seqs.map((x) => Math.floor(x)).join(',') || 'NULL'})) e
+      `SELECT e.t, e.s, ${ENRICHMENT_COLUMNS} FROM (${rowsBySeqs(seqs, 'ts::DOUBLE AS t, seq::DOUBLE AS s, body, ip, ua', 'project = $project')}) e
        ${ENRICHMENT_JOIN} ORDER BY e.t DESC, e.s DESC`,
       { project },
     );

@@ -31,13 +31,15 @@ import { readGroup, readProfile, searchProfiles } from './duckdb.profiles.js';
 import type { Group, Profile, ProfileReader, ProfileSearch, ProfileSummary } from '../../contracts/profiles.js';
 import { withWarnings } from '../stateful-lines.js';
 import { addToSummaries } from './duckdb.summaries.js';
-import { latestSeqs } from './duckdb.user-events.js';
+import { latestSeqs, rowsBySeqs } from './duckdb.user-events.js';
 
 // The log line's fields in the order of the events table's columns (see contracts/event-log.ts LogLine).
 const COLUMNS = `{p:'VARCHAR', s:'BIGINT', t:'BIGINT', y:'VARCHAR', n:'VARCHAR', u:'VARCHAR', a:'VARCHAR', m:'VARCHAR', e:'JSON'}`;
 /** uhash/ahash: DuckDB's hash() of the ids, NULL without an id (hash(NULL) is a number). */
 const HASHES = (u: string, a: string) => `CASE WHEN ${u} IS NULL THEN NULL ELSE hash(${u}) END, CASE WHEN ${a} IS NULL THEN NULL ELSE hash(${a}) END`;
-/** A line stored with its enrichment in the body: ip and ua NULL (duckdb.enriched.ts) */
+/** The most events GET /api/events?userId= fetches by one lookup each (duckdb.user-events.ts rowsBySeqs). */
+const SEQ_LOOKUPS_MAX = 201;
+/** A line stored with its enrichment in the body: ip and ua NULL (duckdb.enriched.ts). */
 const SELECT_COLUMNS = `SELECT p, s, t, y, n, u, a, m, e, ${HASHES('u', 'a')}, NULL, NULL`;
 
 export interface DuckDbStoreOptions {
@@ -92,8 +94,13 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
       this.transaction(async () => {
         const { keep, dead, warnings } = await applyStatefulSteps(w, batch.segment, batch.lines, steps);
         const stored = await this.insertEvents(batch.segment, keep, dead, bulk);
-        // Every row this batch stored has a seq from its segment; later segments are not stored yet.
-        if (keep.length > 0) await addToSummaries(w, `seq >= ${keep.reduce((m, pl) => Math.min(m, Math.floor(pl.line.s)), Infinity)}`);
+        // Every row this batch stored has a seq from its segment's range, which no other segment's lines share.
+        if (keep.length > 0) {
+          let lo = Infinity;
+          let hi = -Infinity;
+          for (const pl of keep) (lo = Math.min(lo, Math.floor(pl.line.s))), (hi = Math.max(hi, Math.floor(pl.line.s)));
+          await addToSummaries(w, `seq BETWEEN ${lo} AND ${hi}`);
+        }
         const deadLetters = [...batch.deadLetters, ...dead];
         await this.insertDeadLetters(deadLetters);
         await w.run('INSERT INTO segments VALUES ($1, $2, $3, now())', [batch.segment, stored, deadLetters.length]);
@@ -119,10 +126,12 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
     const slow: ProcessedLine[] = [];
     const slowDead: DeadLetterInput[] = [];
     let firstSeq = Infinity;
+    let lastSeq = -Infinity;
     for (const segment of todo) {
       const others = linesOutsideBulkRule(await readWholeFile(segment.file));
-      if (others.firstSeq === null) return null;
+      if (others.firstSeq === null || others.lastSeq === null) return null;
       firstSeq = Math.min(firstSeq, others.firstSeq);
+      lastSeq = Math.max(lastSeq, others.lastSeq);
       const r = enrich.perEvent(segment.id, others.raws, others.indexes);
       for (const pl of r.lines) slow.push({ ...pl, segment: segment.id });
       slowDead.push(...r.dead);
@@ -137,7 +146,8 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
         await addUserAgents(w, firstSeq, enrich);
         const { keep, dead, warnings } = await applyStatefulSteps(w, batchId, slow, steps);
         await this.insertEvents(batchId, keep, dead, bulk);
-        await addToSummaries(w, `seq >= ${Math.floor(firstSeq)}`);
+        // The load's rows are the seqs of its segments, consecutive in the log (duckdb.summaries.ts).
+        await addToSummaries(w, `seq BETWEEN ${Math.floor(firstSeq)} AND ${Math.floor(lastSeq)}`);
         const deadLetters = [...slowDead, ...dead];
         await this.insertDeadLetters(deadLetters);
         // Per segment, what it stored and set apart (each line's own segment).
@@ -312,22 +322,23 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
       params.ct = f.cursor.t;
       params.cs = f.cursor.s;
     }
-    const read = async (extra: string) => {
-      const sql = `SELECT ${ENRICHMENT_COLUMNS}, e.t, e.s
-        FROM (SELECT ts::DOUBLE AS t, seq::DOUBLE AS s, body, ip, ua FROM events WHERE ${[...where, ...(extra ? [extra] : [])].join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ${f.limit + 1}) e
-        ${ENRICHMENT_JOIN} ORDER BY e.t DESC, e.s DESC`;
+    const columns = 'ts::DOUBLE AS t, seq::DOUBLE AS s, body, ip, ua';
+    const read = async (latest: string) => {
+      const sql = `SELECT ${ENRICHMENT_COLUMNS}, e.t, e.s FROM (${latest}) e ${ENRICHMENT_JOIN} ORDER BY e.t DESC, e.s DESC`;
       return (await this.reader.runAndReadAll(sql, params)).getRowObjectsJS() as unknown as Array<EnrichedRow & { t: number; s: number }>;
     };
+    const everything = `SELECT ${columns} FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT ${f.limit + 1}`;
     let rows: Array<EnrichedRow & { t: number; s: number }>;
-    if (typeof f.userId === 'string') {
+    // One lookup per seq: worth it for a page of up to ~200 (SEQ_LOOKUPS_MAX), a plain scan above.
+    if (typeof f.userId === 'string' && f.limit + 1 <= SEQ_LOOKUPS_MAX) {
       // The user's latest events by seq from the summaries (duckdb.user-events.ts); when the other
       // filters leave fewer of them than a page, the whole table after all.
       const latest = await latestSeqs(this.reader, project, [f.userId], f.limit + 1, f.cursor ?? undefined);
       if (latest.seqs.length === 0) return { events: [], next: null };
-      rows = await read(`seq IN (${latest.seqs.map((x) => Math.floor(x)).join(',')})`);
-      if (rows.length <= f.limit && !latest.all) rows = await read('');
+      rows = await read(`SELECT * FROM (${rowsBySeqs(latest.seqs, columns, where.join(' AND '))}) ORDER BY t DESC, s DESC LIMIT ${f.limit + 1}`);
+      if (rows.length <= f.limit && !latest.all) rows = await read(everything);
     } else {
-      rows = await read('');
+      rows = await read(everything);
     }
     const more = rows.length > f.limit;
     const page = more ? rows.slice(0, f.limit) : rows;

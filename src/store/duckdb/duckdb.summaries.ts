@@ -15,8 +15,9 @@
 //   hours made of whole UTC hours, so any such bucket is a union of summary rows.
 //
 // The rows a transaction added are named by a predicate on `seq` (seqs are unique: the log numbers
-// every line once, a load covers every seq from its first segment's first line on, and a replay
-// names its lines' seqs), so the summaries are computed from the stored rows themselves.
+// every line once; a load covers the seq range of its segments, from the first one's first line to the
+// last one's last, which no other segment shares; a replay names its lines' seqs), so the summaries
+// are computed from the stored rows themselves.
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlInt as int } from '../sql.js';
 

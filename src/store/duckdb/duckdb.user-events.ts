@@ -2,6 +2,7 @@
 // and last time from stat_users, and their latest events from stat_user_events (a scan of its narrow
 // ordinal column instead of the events table's hash column, then the rows fetched by seq).
 import { LIST, VARCHAR, listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { sqlInt } from '../sql.js';
 
 const IDS = { ids: LIST(VARCHAR) };
 /** The stat_users rows of the users `ids` (as the stats name users: userId, else anonymousId). */
@@ -46,4 +47,15 @@ export async function latestSeqs(
   );
   const seqs = r.getRowsJS().map((x) => Number(x[0]));
   return { seqs: seqs.slice(0, n), all: seqs.length <= n };
+}
+
+/**
+ * A query of `columns` over the events with these seqs that also meet `where`: one equality lookup per
+ * seq, joined by UNION ALL. DuckDB turns `seq IN (...)` into a join that decodes the body of every row
+ * its scan passes (~350 ms for 51 rows at 10M events); each `seq = n` is pruned to one row group by
+ * the seq zone maps and decodes one vector of bodies (~1 ms).
+ */
+export function rowsBySeqs(seqs: readonly number[], columns: string, where: string): string {
+  if (seqs.length === 0) return `SELECT ${columns} FROM events WHERE false`;
+  return seqs.map((s) => `SELECT ${columns} FROM events WHERE ${where} AND seq = ${sqlInt(Math.floor(s))}`).join('\nUNION ALL\n');
 }
