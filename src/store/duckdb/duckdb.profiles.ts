@@ -2,7 +2,7 @@
 // else anonymousId) is one of its ids: the summaries hold their count, first and last time, and where
 // the latest are (duckdb.user-events.ts), matched on the ids themselves (a hash only narrows the search).
 import { ENRICHMENT_COLUMNS, ENRICHMENT_JOIN, storedEvent, type EnrichedRow } from './duckdb.enriched.js';
-import { LIST, VARCHAR, listValue, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import { LIST, VARCHAR, listValue, type DuckDBConnection } from '@duckdb/node-api';
 import { latestSeqs, rowsBySeqs, userTotals } from './duckdb.user-events.js';
 import type { Group, Profile, ProfileSearch, ProfileSummary, WarningSummaries } from '../../contracts/profiles.js';
 

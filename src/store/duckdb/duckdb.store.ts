@@ -98,7 +98,10 @@ export class DuckDbStore implements EventStore, ProfileReader, SegmentFileLoader
         if (keep.length > 0) {
           let lo = Infinity;
           let hi = -Infinity;
-          for (const pl of keep) (lo = Math.min(lo, Math.floor(pl.line.s))), (hi = Math.max(hi, Math.floor(pl.line.s)));
+          for (const pl of keep) {
+            lo = Math.min(lo, Math.floor(pl.line.s));
+            hi = Math.max(hi, Math.floor(pl.line.s));
+          }
           await addToSummaries(w, `seq BETWEEN ${lo} AND ${hi}`);
         }
         const deadLetters = [...batch.deadLetters, ...dead];

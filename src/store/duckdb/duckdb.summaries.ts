@@ -27,6 +27,8 @@ export const CHUNK_BITS = 4096;
 
 /** Who an event is by, for the stats: its userId, else its anonymousId, as sent. */
 export const USER_KEY = 'coalesce(user_id, anonymous_id)';
+/** hash(USER_KEY) from the events' hash columns (rows stored before they existed, NULL there, hash on the fly). */
+export const USER_HASH = 'CASE WHEN user_id IS NOT NULL THEN coalesce(uhash, hash(user_id)) WHEN anonymous_id IS NOT NULL THEN coalesce(ahash, hash(anonymous_id)) END';
 
 export const SUMMARY_TABLES = `
 CREATE TABLE stat_users (project VARCHAR NOT NULL, id VARCHAR NOT NULL, h UBIGINT NOT NULL, ord INTEGER NOT NULL, n BIGINT NOT NULL, first_ts BIGINT NOT NULL, last_ts BIGINT NOT NULL);

@@ -5,13 +5,10 @@
 //
 // A zone's buckets are unions of UTC hours only when its offsets are whole hours; other zones (and
 // counts with property filters or a breakdown, which the summaries do not hold) take the scan in
-// stats.queries.ts. `usable` says which.
+// stats.queries.ts. The usableFor* functions say which.
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BucketCount, CountQuery, CountResult, EventTotal, OffsetSpan, RetentionCohort, RetentionQuery, TopEventsQuery } from '../../contracts/stats-store.js';
-import { CHUNK_BITS, HOUR_MS, LEVEL } from './duckdb.summaries.js';
-
-/** hash(coalesce(user_id, anonymous_id)), from the hash columns. */
-const USER_HASH = 'CASE WHEN user_id IS NOT NULL THEN coalesce(uhash, hash(user_id)) WHEN anonymous_id IS NOT NULL THEN coalesce(ahash, hash(anonymous_id)) END';
+import { CHUNK_BITS, HOUR_MS, LEVEL, USER_HASH } from './duckdb.summaries.js';
 import { cohortsOf, periodKeySql } from '../retention.sql.js';
 import { sqlInt as int } from '../sql.js';
 
@@ -35,7 +32,7 @@ function cut(from: number, to: number): Cut | null {
 }
 
 /** Whether every bucket of these spans is a union of whole UTC hours. */
-export function wholeHourZone(spans: readonly OffsetSpan[]): boolean {
+function wholeHourZone(spans: readonly OffsetSpan[]): boolean {
   return spans.every((s, i) => s.offsetMs % HOUR_MS === 0 && (i === 0 || s.start % HOUR_MS === 0));
 }
 

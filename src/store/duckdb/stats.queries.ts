@@ -1,7 +1,8 @@
 // The stats queries over the events table (contracts/stats-store.ts), as functions of a DuckDB
 // connection: the store hands them its reader connection, so they never wait for a segment load.
-// Each is one scan: the bucket key is integer arithmetic on `ts` with the zone's offsets inlined as
-// a CASE over their spans, and GROUPING SETS gives the buckets and the total in the same pass.
+// Each scan is one pass: the bucket key is integer arithmetic on `ts` with the zone's offsets inlined
+// as a CASE over their spans, and GROUPING SETS gives the buckets and the total together. Counts, top
+// events and retention are answered from the summaries instead when they can (stats.from-summaries.ts).
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { BucketCount, CountQuery, CountResult, EventTotal, FunnelQuery, OffsetSpan, PageTotal, RetentionCohort, RetentionQuery, StatsStore, TopEventsQuery } from '../../contracts/stats-store.js';
 import { cohortsOf, periodKeySql, retentionSql } from '../retention.sql.js';
@@ -9,20 +10,10 @@ import { seriesOf, type SeriesRow } from '../breakdown.js';
 import { funnelRange, funnelSql } from '../funnel.sql.js';
 import { sqlInt as int } from '../sql.js';
 import { countFromSummaries, retentionFromSummaries, topEventsFromSummaries, usableForCount, usableForRetention, usableForTopEvents } from './stats.from-summaries.js';
+import { USER_HASH, USER_KEY } from './duckdb.summaries.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
-
-/**
- * Who an event is by: its userId, else its anonymousId, as sent (identity links are not resolved).
- * With the integer hash columns (uhash = hash(user_id), ahash = hash(anonymous_id)) distinct counts
- * work on 64-bit integers instead of strings (about 1.5x faster here); a collision would undercount
- * by one with probability ~n^2/2^65 (1e-10 at 100k users). Rows stored before the columns existed
- * (NULL there) are hashed on the fly.
- */
-const USER_BY_STRING = 'coalesce(user_id, anonymous_id)';
-const USER_BY_HASH = 'CASE WHEN user_id IS NOT NULL THEN coalesce(uhash, hash(user_id)) WHEN anonymous_id IS NOT NULL THEN coalesce(ahash, hash(anonymous_id)) END';
-
 
 /** floor((ts + offset) / unit) and the unit's start, exact for negative values too. */
 const localMod = (offset: number, unit: number) => `(((ts + ${int(offset)}) % ${unit}) + ${unit}) % ${unit}`;
@@ -48,11 +39,6 @@ function taggedValue(path: string): string {
   const number = `'n' || CAST(TRY_CAST(json_extract(body, ${path}) AS DOUBLE) AS VARCHAR)`;
   return `CASE json_type(body, ${path}) WHEN 'VARCHAR' THEN 's' || json_extract_string(body, ${path}) WHEN 'BOOLEAN' THEN 'b' || json_extract_string(body, ${path})
     ${JSON_NUMBER_TYPES.map((t) => `WHEN '${t}' THEN ${number}`).join(' ')} END`;
-}
-
-export async function countEvents(conn: DuckDBConnection, user: string, project: string, q: CountQuery): Promise<CountResult> {
-  if (usableForCount(q)) return countFromSummaries(conn, project, q, bucketKeySql(q.interval, q.spans));
-  return scanCountEvents(conn, user, project, q);
 }
 
 /** countEvents by a scan of the events: property filters, breakdowns, zones with offsets of part of an hour, ranges under two hours. */
@@ -93,10 +79,6 @@ export async function scanCountEvents(conn: DuckDBConnection, user: string, proj
     )
   ).getRowObjectsJS() as unknown as SeriesRow[];
   return { buckets, total, series: seriesOf(seriesRows, top) };
-}
-
-export async function topEvents(conn: DuckDBConnection, user: string, project: string, q: TopEventsQuery): Promise<EventTotal[]> {
-  return usableForTopEvents(q) ? topEventsFromSummaries(conn, project, q) : scanTopEvents(conn, user, project, q);
 }
 
 export async function scanTopEvents(conn: DuckDBConnection, user: string, project: string, q: TopEventsQuery): Promise<EventTotal[]> {
@@ -145,11 +127,6 @@ export async function funnel(conn: DuckDBConnection, user: string, project: stri
   return q.steps.map((_, i) => Number(row[`s${i + 1}`] ?? 0));
 }
 
-export async function retention(conn: DuckDBConnection, user: string, project: string, q: RetentionQuery): Promise<RetentionCohort[]> {
-  if (usableForRetention(q)) return retentionFromSummaries(conn, project, q, bucketKeySql('day', q.spans));
-  return scanRetention(conn, user, project, q);
-}
-
 export async function scanRetention(conn: DuckDBConnection, user: string, project: string, q: RetentionQuery): Promise<RetentionCohort[]> {
   const k = periodKeySql(q.period, bucketKeySql('day', q.spans), '//');
   const source = `SELECT ${user} AS u, ${k} AS k, (event = $a AND ts < ${int(q.to)}) AS a, (event = $b) AS b FROM events
@@ -159,28 +136,27 @@ export async function scanRetention(conn: DuckDBConnection, user: string, projec
 }
 
 /**
- * The StatsStore over a connection; uses the uhash/ahash columns when the events table has them.
- * `scanOnly`: never the summaries (the property test's and the benchmark's reference answers).
+ * The StatsStore over a connection: counts, top events and retention from the summaries when they can
+ * answer (stats.from-summaries.ts), else, like the other queries, a scan of the events. Who an event is
+ * by: its userId, else its anonymousId, as sent (identity links are not resolved); with the integer
+ * hash columns (uhash = hash(user_id), ahash = hash(anonymous_id)) a scan's distinct counts work on
+ * 64-bit integers instead of strings (about 1.5x faster here; a collision would undercount by one
+ * with probability ~n^2/2^65, 1e-10 at 100k users), else on the strings.
+ * `scanOnly`: never the summaries (the property test's reference answers).
  */
 export async function duckDbStats(conn: DuckDBConnection, opts: { scanOnly?: boolean } = {}): Promise<StatsStore> {
   const r = await conn.runAndReadAll(
     "SELECT count(*)::INTEGER FROM duckdb_columns() WHERE table_name = 'events' AND column_name IN ('uhash', 'ahash')",
   );
-  const user = Number(r.getRowsJS()[0][0]) === 2 ? USER_BY_HASH : USER_BY_STRING;
-  if (opts.scanOnly === true) {
-    return {
-      countEvents: (project, q) => scanCountEvents(conn, user, project, q),
-      topEvents: (project, q) => scanTopEvents(conn, user, project, q),
-      topPages: (project, q) => topPages(conn, user, project, q),
-      funnel: (project, q) => funnel(conn, user, project, q),
-      retention: (project, q) => scanRetention(conn, user, project, q),
-    };
-  }
+  const user = Number(r.getRowsJS()[0][0]) === 2 ? USER_HASH : USER_KEY;
+  const summaries = opts.scanOnly !== true;
   return {
-    countEvents: (project, q) => countEvents(conn, user, project, q),
-    topEvents: (project, q) => topEvents(conn, user, project, q),
+    countEvents: (project, q) =>
+      summaries && usableForCount(q) ? countFromSummaries(conn, project, q, bucketKeySql(q.interval, q.spans)) : scanCountEvents(conn, user, project, q),
+    topEvents: (project, q) => (summaries && usableForTopEvents(q) ? topEventsFromSummaries(conn, project, q) : scanTopEvents(conn, user, project, q)),
     topPages: (project, q) => topPages(conn, user, project, q),
     funnel: (project, q) => funnel(conn, user, project, q),
-    retention: (project, q) => retention(conn, user, project, q),
+    retention: (project, q) =>
+      summaries && usableForRetention(q) ? retentionFromSummaries(conn, project, q, bucketKeySql('day', q.spans)) : scanRetention(conn, user, project, q),
   };
 }
